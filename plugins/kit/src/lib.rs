@@ -1,0 +1,20 @@
+//! The guest side of the ecr-engine plugin contract.
+//!
+//! An analyzer implements [`Guest`] (`describe` + `analyze`) and exports itself with
+//! [`export_analyzer!`]. Parsing code stays plain Rust so it can be unit-tested natively; only the
+//! export is WebAssembly-specific.
+
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "plugin",
+        path: "../../wit",
+        pub_export_macro: true,
+        export_macro_name: "export_analyzer",
+        default_bindings_module: "ecr_plugin_kit::bindings",
+    });
+}
+
+pub use bindings::ecr_engine::plugin::types::{
+    Distro, File, FileError, Finding, ImageInfo, Issue, Package, PluginInfo, Severity,
+};
+pub use bindings::exports::ecr_engine::plugin::analyzer::Guest;
