@@ -1,9 +1,19 @@
 //! ecr-engine: a container-image security scanner.
 //!
 //! One module per stage of the flow (see DESIGN.md):
-//! `source` (where image bytes come from) -> `image` (manifests, configs, platforms) ->
-//! `layer` (digest check, decode, tar walk, selection, whiteouts) -> `plugin` (sandboxed
-//! analyzers) -> `report`. `scan` wires the stages together; `cli` is the command line.
+//! `source` (where image bytes come from) -> `image` (index, manifest, config, platform) ->
+//! `layer` (digest check, decode, tar walk, selection) -> `view` (whiteouts, links, the merged
+//! view) -> `plugin` (sandboxed analyzers) -> `report`. `rootfs` reads unpacked root filesystems;
+//! `scan` wires the stages together; `cli` is the command line.
 
+pub mod cli;
+pub mod digest;
+pub mod image;
+pub mod layer;
 pub mod model;
 pub mod plugin;
+pub mod report;
+pub mod rootfs;
+pub mod scan;
+pub mod source;
+pub mod view;

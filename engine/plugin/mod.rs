@@ -1,1 +1,554 @@
-//! placeholder: being written
+//! Sandboxed analyzers: WebAssembly components that implement the contract in `wit/`.
+//!
+//! [`PluginHost::load`] compiles (or loads from the artifact cache) the built-in analyzers
+//! embedded in this binary and every `*.wasm` in the plugins directory, checks the contract
+//! version each one was built for, and asks each for its [`PluginDescriptor`] (`describe`).
+//! [`PluginHost::analyze`] then runs all of them on one image, in parallel, each in a fresh
+//! sandbox: a new store and instance per call, no filesystem, network, environment or clock, a
+//! memory cap and a CPU deadline. A plugin that fails in any way becomes a [`PluginRun`] with the
+//! matching [`RunStatus`]; it never takes the scan down.
+
+mod cache;
+mod contract;
+mod sandbox;
+
+use crate::model::{Finding, ImageFile, ImageInfo};
+use anyhow::anyhow;
+use cache::ArtifactCache;
+use contract::{ContractError, PluginPre};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use rayon::prelude::*;
+use sandbox::{EpochTicker, Sandbox};
+use serde::{Serialize, Serializer};
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, OptLevel};
+
+mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
+}
+
+/// A component file larger than this is refused before it is read (analyzers are ~100 KB).
+const MAX_COMPONENT_BYTES: u64 = 64 * 1024 * 1024;
+/// Longest plugin name accepted from `describe`.
+const MAX_NAME_BYTES: usize = 64;
+
+/// Resource limits applied to every plugin call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Cap on a plugin's linear memory, per call.
+    pub memory_bytes: u64,
+    /// Time a call may run before it is stopped (measured as wall time while the plugin runs,
+    /// with a granularity of 10 ms).
+    pub cpu_time: Duration,
+}
+
+impl Default for Limits {
+    /// 256 MiB and 10 s.
+    fn default() -> Self {
+        Limits { memory_bytes: 256 * 1024 * 1024, cpu_time: Duration::from_secs(10) }
+    }
+}
+
+/// Where plugins come from and how they are run.
+#[derive(Debug, Clone)]
+pub struct PluginOptions {
+    /// Directory whose `*.wasm` files are loaded; `None` means [`default_plugins_dir`]. A missing
+    /// directory just means no extra plugins.
+    pub plugins_dir: Option<PathBuf>,
+    /// Also load the analyzers built into this binary. A plugin in `plugins_dir` whose name
+    /// (from `describe`) equals a built-in one replaces it.
+    pub builtin: bool,
+    /// Compiled artifacts are kept in `cache_dir/compiled`.
+    pub cache_dir: PathBuf,
+    pub limits: Limits,
+}
+
+/// The default plugins directory: `<data dir>/ecr-engine/plugins`, where the data dir is the
+/// platform's per-user data directory (`$XDG_DATA_HOME` or `~/.local/share` on Linux,
+/// `~/Library/Application Support` on macOS, `%APPDATA%` on Windows). Falls back to
+/// `./ecr-engine/plugins` if the platform reports none.
+pub fn default_plugins_dir() -> PathBuf {
+    dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("ecr-engine").join("plugins")
+}
+
+/// Where a plugin was loaded from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    /// Embedded in this binary (built from `plugins/<name>`).
+    Builtin,
+    /// A `.wasm` file.
+    Path(PathBuf),
+}
+
+impl fmt::Display for PluginSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PluginSource::Builtin => f.write_str("builtin"),
+            PluginSource::Path(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// Serialized as "builtin" or the path.
+impl Serialize for PluginSource {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// A loaded plugin, as it described itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginDescriptor {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    /// Globs over image paths (no leading '/'); `*` stays within a path component.
+    pub patterns: Vec<String>,
+    /// Hex SHA-256 of the component.
+    pub sha256: String,
+    /// The contract version the plugin was built for, e.g. "0.1.0".
+    pub contract_version: String,
+    pub source: PluginSource,
+    /// True when the native code came from the artifact cache instead of being compiled now.
+    pub compiled_from_cache: bool,
+}
+
+/// A plugin that could not be loaded. It is reported in every [`PluginHost::analyze`] result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginLoadError {
+    /// The built-in's name or the file's stem (the plugin could not tell its own name).
+    pub name: String,
+    pub source: PluginSource,
+    /// [`RunStatus::Incompatible`] or [`RunStatus::LoadFailed`].
+    pub status: RunStatus,
+    pub error: String,
+}
+
+/// How one plugin call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunStatus {
+    Ok,
+    /// The plugin returned `err`.
+    Failed,
+    /// The plugin trapped (including panics and stack exhaustion) or otherwise died.
+    Trapped,
+    /// It exceeded the CPU deadline.
+    TimedOut,
+    /// It tried to grow its memory beyond the limit.
+    OutOfMemory,
+    /// It was built for a contract version this host cannot run.
+    Incompatible,
+    /// It could not be loaded: not a component, not an analyzer, `describe` failed, bad patterns.
+    LoadFailed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Ok => "ok",
+            RunStatus::Failed => "error",
+            RunStatus::Trapped => "trap",
+            RunStatus::TimedOut => "timeout",
+            RunStatus::OutOfMemory => "out-of-memory",
+            RunStatus::Incompatible => "incompatible",
+            RunStatus::LoadFailed => "load-error",
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for RunStatus {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// The outcome of one plugin on one image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginRun {
+    pub name: String,
+    /// "" for a plugin that failed to load.
+    pub version: String,
+    pub status: RunStatus,
+    /// What went wrong, for any status but `Ok`.
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    /// Empty unless `status` is `Ok`.
+    pub findings: Vec<Finding>,
+}
+
+/// The loaded plugins and the engine that runs them.
+pub struct PluginHost {
+    // Field order is drop order: the ticker thread holds an engine handle and stops first.
+    _ticker: EpochTicker,
+    engine: Engine,
+    limits: Limits,
+    /// Sorted by name; `runnable[i]` belongs to `plugins[i]`.
+    plugins: Vec<PluginDescriptor>,
+    runnable: Vec<Runnable>,
+    load_errors: Vec<PluginLoadError>,
+}
+
+/// What `analyze` needs of a loaded plugin: imports resolved once, patterns compiled once.
+struct Runnable {
+    pre: PluginPre<Sandbox>,
+    globs: GlobSet,
+}
+
+/// A component to load, before anything is known about it.
+enum Candidate {
+    Builtin { name: &'static str, wasm: &'static [u8] },
+    File(PathBuf),
+}
+
+impl Candidate {
+    /// The name to report if loading fails: the plugin could not tell its own.
+    fn name(&self) -> String {
+        match self {
+            Candidate::Builtin { name, .. } => (*name).to_owned(),
+            Candidate::File(path) => {
+                path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default()
+            }
+        }
+    }
+
+    fn source(&self) -> PluginSource {
+        match self {
+            Candidate::Builtin { .. } => PluginSource::Builtin,
+            Candidate::File(path) => PluginSource::Path(path.clone()),
+        }
+    }
+
+    fn wasm(&self) -> Result<Cow<'static, [u8]>, String> {
+        let path = match self {
+            Candidate::Builtin { wasm, .. } => return Ok(Cow::Borrowed(wasm)),
+            Candidate::File(path) => path,
+        };
+        let size = std::fs::metadata(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?.len();
+        if size > MAX_COMPONENT_BYTES {
+            return Err(format!(
+                "{} is {size} bytes, more than the {MAX_COMPONENT_BYTES} bytes a plugin may have",
+                path.display()
+            ));
+        }
+        std::fs::read(path).map(Cow::Owned).map_err(|error| format!("cannot read {}: {error}", path.display()))
+    }
+}
+
+type Loaded = (PluginDescriptor, Runnable);
+
+impl PluginHost {
+    /// Loads the plugins. Fails only if the engine itself cannot start; a plugin that cannot be
+    /// loaded is recorded in [`Self::load_errors`] and reported by every [`Self::analyze`].
+    pub fn load(opts: &PluginOptions) -> anyhow::Result<PluginHost> {
+        let mut config = Config::new();
+        config.cranelift_opt_level(OptLevel::Speed).epoch_interruption(true).wasm_component_model(true);
+        let engine = Engine::new(&config).map_err(|error| anyhow!("cannot start the WebAssembly engine: {error}"))?;
+        let linker = sandbox::linker(&engine).map_err(|error| anyhow!("cannot set up the plugin sandbox: {error}"))?;
+        let ticker =
+            EpochTicker::start(&engine).map_err(|error| anyhow!("cannot start the plugin deadline thread: {error}"))?;
+        let cache = ArtifactCache::new(&opts.cache_dir, &engine);
+
+        let mut load_errors = Vec::new();
+        let mut candidates: Vec<Candidate> = Vec::new();
+        if opts.builtin {
+            candidates.extend(builtin::BUILTIN_PLUGINS.iter().map(|&(name, wasm)| Candidate::Builtin { name, wasm }));
+        }
+        let plugins_dir = opts.plugins_dir.clone().unwrap_or_else(default_plugins_dir);
+        match wasm_files(&plugins_dir) {
+            Ok(paths) => candidates.extend(paths.into_iter().map(Candidate::File)),
+            Err(error) => load_errors.push(PluginLoadError {
+                name: plugins_dir.display().to_string(),
+                source: PluginSource::Path(plugins_dir.clone()),
+                status: RunStatus::LoadFailed,
+                error: format!("cannot list the plugins directory: {error}"),
+            }),
+        }
+
+        let results: Vec<(Candidate, Result<Loaded, (RunStatus, String)>)> = candidates
+            .into_par_iter()
+            .map(|candidate| {
+                let result = load_one(&engine, &linker, &cache, &opts.limits, &candidate);
+                (candidate, result)
+            })
+            .collect();
+
+        // By name: a file in the plugins directory replaces a built-in of the same name; two
+        // files with the same name keep the first by path (candidates are in path order).
+        let mut by_name: BTreeMap<String, Loaded> = BTreeMap::new();
+        for (candidate, result) in results {
+            let (descriptor, runnable) = match result {
+                Ok(loaded) => loaded,
+                Err((status, error)) => {
+                    load_errors.push(PluginLoadError {
+                        name: candidate.name(),
+                        source: candidate.source(),
+                        status,
+                        error,
+                    });
+                    continue;
+                }
+            };
+            match by_name.get(&descriptor.name) {
+                Some((kept, _)) if kept.source != PluginSource::Builtin => {
+                    load_errors.push(PluginLoadError {
+                        name: descriptor.name.clone(),
+                        source: descriptor.source,
+                        status: RunStatus::LoadFailed,
+                        error: format!(
+                            "another plugin named {:?} is already loaded from {}",
+                            descriptor.name, kept.source
+                        ),
+                    });
+                }
+                _ => {
+                    by_name.insert(descriptor.name.clone(), (descriptor, runnable));
+                }
+            }
+        }
+        load_errors.sort_by(|a, b| (&a.name, a.source.to_string()).cmp(&(&b.name, b.source.to_string())));
+        let (plugins, runnable) = by_name.into_values().unzip();
+        Ok(PluginHost { _ticker: ticker, engine, limits: opts.limits.clone(), plugins, runnable, load_errors })
+    }
+
+    /// The loaded plugins, sorted by name.
+    pub fn plugins(&self) -> &[PluginDescriptor] {
+        &self.plugins
+    }
+
+    /// The plugins that could not be loaded, sorted by name.
+    pub fn load_errors(&self) -> &[PluginLoadError] {
+        &self.load_errors
+    }
+
+    /// All loaded plugins' patterns, sorted and deduplicated: what the layer walk must keep.
+    pub fn patterns(&self) -> Vec<String> {
+        let mut patterns: Vec<String> =
+            self.plugins.iter().flat_map(|plugin| plugin.patterns.iter().cloned()).collect();
+        patterns.sort();
+        patterns.dedup();
+        patterns
+    }
+
+    /// Runs every plugin on one image, in parallel, each with only the files matching its own
+    /// patterns (a plugin with no matching files still runs: it may only need the config). The
+    /// result has one run per loaded plugin and one per load error, sorted by name.
+    pub fn analyze(&self, image: &ImageInfo, files: &[ImageFile]) -> Vec<PluginRun> {
+        let mut runs: Vec<PluginRun> = self
+            .plugins
+            .par_iter()
+            .zip(self.runnable.par_iter())
+            .map(|(descriptor, runnable)| self.run(descriptor, runnable, image, files))
+            .collect();
+        runs.extend(self.load_errors.iter().map(|error| PluginRun {
+            name: error.name.clone(),
+            version: String::new(),
+            status: error.status,
+            error: Some(error.error.clone()),
+            duration_ms: 0,
+            findings: Vec::new(),
+        }));
+        runs.sort_by(|a, b| a.name.cmp(&b.name));
+        runs
+    }
+
+    fn run(
+        &self,
+        descriptor: &PluginDescriptor,
+        runnable: &Runnable,
+        image: &ImageInfo,
+        files: &[ImageFile],
+    ) -> PluginRun {
+        let started = Instant::now();
+        // Borrowed views: file contents are copied once, straight into the guest's memory.
+        let selected: Vec<contract::File<'_>> = files
+            .iter()
+            .filter(|file| runnable.globs.is_match(&file.path))
+            .map(|file| contract::File {
+                path: &file.path,
+                mode: file.mode,
+                layer: &file.layer,
+                content: &file.content,
+            })
+            .collect();
+        let image =
+            contract::ImageInfo { config_json: &image.config_json, os: &image.os, architecture: &image.architecture };
+        let mut store = sandbox::new_store(&self.engine, &self.limits);
+        let result = runnable
+            .pre
+            .instantiate(&mut store)
+            .and_then(|plugin| plugin.ecr_engine_plugin_analyzer().call_analyze(&mut store, image, &selected));
+        let (status, error, findings) = match sandbox::classify(&store, &self.limits, result) {
+            Ok(Ok(findings)) => (RunStatus::Ok, None, findings.into_iter().map(Finding::from).collect()),
+            Ok(Err(message)) => (RunStatus::Failed, Some(format!("returned an error: {message}")), Vec::new()),
+            Err((status, message)) => (status, Some(message), Vec::new()),
+        };
+        PluginRun {
+            name: descriptor.name.clone(),
+            version: descriptor.version.clone(),
+            status,
+            error,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            findings,
+        }
+    }
+}
+
+/// A human-readable listing of the loaded plugins and the load errors (`plugins list`).
+pub fn describe_plugins(host: &PluginHost) -> String {
+    let mut text = String::new();
+    if host.plugins.is_empty() {
+        text.push_str("no plugins loaded\n");
+    }
+    for plugin in &host.plugins {
+        let cache = if plugin.compiled_from_cache { "cached" } else { "compiled" };
+        text.push_str(&format!(
+            "{} {} (contract {}, {}, {cache}, sha256:{})\n  {}\n  patterns: {}\n",
+            plugin.name,
+            plugin.version,
+            plugin.contract_version,
+            plugin.source,
+            plugin.sha256,
+            plugin.description,
+            if plugin.patterns.is_empty() { "(none)".to_owned() } else { plugin.patterns.join(", ") },
+        ));
+    }
+    for error in &host.load_errors {
+        text.push_str(&format!("{} ({}): {}: {}\n", error.name, error.source, error.status, error.error));
+    }
+    text
+}
+
+/// Compiles, checks and describes one candidate; the error says why it cannot be used.
+fn load_one(
+    engine: &Engine,
+    linker: &Linker<Sandbox>,
+    cache: &ArtifactCache,
+    limits: &Limits,
+    candidate: &Candidate,
+) -> Result<Loaded, (RunStatus, String)> {
+    let failed = |message: String| (RunStatus::LoadFailed, message);
+    let wasm = candidate.wasm().map_err(failed)?;
+    let sha256 = hex::encode(Sha256::digest(&wasm));
+    let (component, compiled_from_cache) = cache
+        .component(engine, &wasm, &sha256)
+        .map_err(|error| failed(format!("not a valid WebAssembly component: {error}")))?;
+    drop(wasm);
+
+    // Checked on the component's type, before anything of the plugin runs.
+    let contract_version = contract::check_exports(engine, &component).map_err(|error| match error {
+        ContractError::Incompatible(message) => (RunStatus::Incompatible, message),
+        ContractError::NotAnAnalyzer(message) => failed(message),
+    })?;
+    let pre = linker
+        .instantiate_pre(&component)
+        .map_err(|error| failed(format!("cannot be linked in the sandbox: {error}")))?;
+    let pre = PluginPre::new(pre).map_err(|error| failed(format!("does not match the analyzer interface: {error}")))?;
+
+    let mut store = sandbox::new_store(engine, limits);
+    let result =
+        pre.instantiate(&mut store).and_then(|plugin| plugin.ecr_engine_plugin_analyzer().call_describe(&mut store));
+    let info = sandbox::classify(&store, limits, result)
+        .map_err(|(status, message)| failed(format!("describe() failed ({status}): {message}")))?;
+
+    let name = info.name;
+    let valid_name = !name.is_empty()
+        && name.len() <= MAX_NAME_BYTES
+        && name.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-_.".contains(&byte));
+    if !valid_name {
+        return Err(failed(format!(
+            "describe() returned the name {name:?}; a plugin name is 1 to {MAX_NAME_BYTES} \
+             characters of A-Z, a-z, 0-9, '-', '_', '.'"
+        )));
+    }
+    let globs = compile_patterns(&info.patterns).map_err(failed)?;
+    let descriptor = PluginDescriptor {
+        name,
+        version: info.version,
+        description: info.description,
+        patterns: info.patterns,
+        sha256,
+        contract_version: contract_version.to_string(),
+        source: candidate.source(),
+        compiled_from_cache,
+    };
+    Ok((descriptor, Runnable { pre, globs }))
+}
+
+/// Patterns are relative to the image root, and `*` must not cross a '/'.
+fn compile_patterns(patterns: &[String]) -> Result<GlobSet, String> {
+    let mut set = GlobSetBuilder::new();
+    for pattern in patterns {
+        if pattern.starts_with('/') {
+            return Err(format!("pattern {pattern:?} starts with '/'; patterns are relative to the image root"));
+        }
+        let glob = GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()
+            .map_err(|error| format!("invalid pattern {pattern:?}: {error}"))?;
+        set.add(glob);
+    }
+    set.build().map_err(|error| format!("invalid patterns: {error}"))
+}
+
+/// The `*.wasm` files directly in `dir`, sorted; none if `dir` does not exist.
+fn wasm_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(error),
+    };
+    let mut paths = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "wasm") && path.is_file() {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_strings_are_the_report_contract() {
+        let all = [
+            (RunStatus::Ok, "ok"),
+            (RunStatus::Failed, "error"),
+            (RunStatus::Trapped, "trap"),
+            (RunStatus::TimedOut, "timeout"),
+            (RunStatus::OutOfMemory, "out-of-memory"),
+            (RunStatus::Incompatible, "incompatible"),
+            (RunStatus::LoadFailed, "load-error"),
+        ];
+        for (status, text) in all {
+            assert_eq!(status.as_str(), text);
+            assert_eq!(serde_json::to_string(&status).unwrap(), format!("\"{text}\""));
+        }
+    }
+
+    #[test]
+    fn star_stays_within_a_path_component() {
+        let set = compile_patterns(&["usr/lib/*.conf".into(), "**/package.json".into()]).unwrap();
+        assert!(set.is_match("usr/lib/a.conf"));
+        assert!(!set.is_match("usr/lib/sub/a.conf"));
+        assert!(set.is_match("package.json"));
+        assert!(set.is_match("app/node_modules/x/package.json"));
+        assert!(compile_patterns(&["/etc/passwd".into()]).is_err());
+        assert!(compile_patterns(&["a/[".into()]).is_err());
+    }
+}

@@ -4,6 +4,9 @@
 //! [`export_analyzer!`]. Parsing code stays plain Rust so it can be unit-tested natively; only the
 //! export is WebAssembly-specific.
 
+pub mod os;
+pub mod purl;
+
 pub mod bindings {
     wit_bindgen::generate!({
         world: "plugin",

@@ -1,0 +1,312 @@
+//! One layer, streamed: sha256 of the blob as it arrives, decompression (gzip, zstd or none), the
+//! tar walk, and selection of the entries analyzers asked for. Nothing is extracted to disk and
+//! only selected files are held in memory.
+
+use crate::digest::{Digest, VerifyingReader};
+use crate::image::{Compression, LayerRef};
+use anyhow::{Context, Result, bail};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use sha2::{Digest as _, Sha256};
+use std::io::{self, BufRead, BufReader, Read};
+
+/// Blobs are read in chunks this size; large enough that per-call overhead vanishes.
+const STREAM_BUFFER: usize = 256 * 1024;
+/// A layer full of hostile names should not flood the report.
+const MAX_WARNINGS_PER_LAYER: usize = 50;
+
+/// The paths some analyzer asked for (globs over image paths; `*` stays inside one component).
+pub struct Selector {
+    set: GlobSet,
+}
+
+impl Selector {
+    pub fn new(patterns: &[String]) -> Result<Selector> {
+        let mut builder = GlobSetBuilder::new();
+        for pattern in patterns {
+            let glob = GlobBuilder::new(pattern)
+                .literal_separator(true)
+                .build()
+                .with_context(|| format!("invalid path pattern '{pattern}'"))?;
+            builder.add(glob);
+        }
+        Ok(Selector { set: builder.build()? })
+    }
+
+    pub fn wants(&self, path: &str) -> bool {
+        self.set.is_match(path)
+    }
+}
+
+/// Ceilings that keep a hostile layer from exhausting memory or time.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerLimits {
+    /// Uncompressed bytes one layer may expand to (the decompression-bomb ceiling).
+    pub max_layer_bytes: u64,
+    /// Largest single file kept for analyzers; bigger ones are skipped with a warning.
+    pub max_file_bytes: u64,
+}
+
+impl Default for LayerLimits {
+    fn default() -> Self {
+        LayerLimits { max_layer_bytes: 32 << 30, max_file_bytes: 128 << 20 }
+    }
+}
+
+/// What a layer contributes at one path of the merged view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    File { content: Vec<u8>, mode: u32 },
+    /// Symlinks are kept whatever their path (they are tiny) so links in the merged view resolve,
+    /// e.g. Debian's etc/os-release -> ../usr/lib/os-release.
+    Symlink { target: String },
+    /// A hard link to another path of the image, relative to the root.
+    Hardlink { target: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct LayerEntry {
+    pub path: String,
+    pub node: Node,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LayerContents {
+    pub entries: Vec<LayerEntry>,
+    /// Paths this layer removes from the layers below (`.wh.NAME`).
+    pub whiteouts: Vec<String>,
+    /// Directories whose lower-layer contents this layer hides (`.wh..wh..opq`).
+    pub opaque_dirs: Vec<String>,
+    /// Entries skipped for a reason the user should know (hostile names, oversized files).
+    pub warnings: Vec<String>,
+    pub blob_bytes: u64,
+    pub tar_bytes: u64,
+}
+
+impl LayerContents {
+    fn warn(&mut self, message: String) {
+        if self.warnings.len() < MAX_WARNINGS_PER_LAYER {
+            self.warnings.push(message);
+        } else if self.warnings.len() == MAX_WARNINGS_PER_LAYER {
+            self.warnings.push("further warnings for this layer omitted".to_string());
+        }
+    }
+}
+
+/// Streams one layer blob through the digest check, the decoder and the tar walk.
+/// `what` names the layer in messages, e.g. "layer 2 (sha256:...)".
+pub fn read_layer(raw: impl Read, layer: &LayerRef, selector: &Selector, limits: &LayerLimits, what: &str) -> Result<LayerContents> {
+    let mut blob = VerifyingReader::new(raw, layer.size, what);
+    let walked = decode_and_walk(&mut blob, layer, selector, limits, what);
+    // The digest is checked even when the walk failed: a mismatch explains the failure better.
+    let (blob_digest, blob_bytes) = blob.finish(layer.blob_digest.as_ref())?;
+    let mut walked = walked?;
+    if let Some(diff_id) = &layer.diff_id {
+        // The tar stream's own digest: the blob itself when uncompressed (free), otherwise
+        // hashed during decoding only when no blob digest vouches for the content.
+        let tar_digest = match walked.compression {
+            Compression::None => Some(&blob_digest),
+            _ => walked.tar_digest.as_ref(),
+        };
+        if let Some(tar_digest) = tar_digest
+            && tar_digest != diff_id
+        {
+            bail!(
+                "{what}: digest mismatch: the uncompressed layer hashes to {tar_digest} but the image config's diff_id is {diff_id}; the layer is corrupt or was tampered with"
+            );
+        }
+    }
+    walked.contents.blob_bytes = blob_bytes;
+    Ok(walked.contents)
+}
+
+struct Walked {
+    contents: LayerContents,
+    compression: Compression,
+    tar_digest: Option<Digest>,
+}
+
+fn decode_and_walk(blob: impl Read, layer: &LayerRef, selector: &Selector, limits: &LayerLimits, what: &str) -> Result<Walked> {
+    let mut buffered = BufReader::with_capacity(STREAM_BUFFER, blob);
+    let compression = match layer.compression {
+        Some(compression) => compression,
+        None => sniff(buffered.fill_buf().with_context(|| format!("{what}: read failed"))?),
+    };
+    let decoder: Box<dyn Read + '_> = match compression {
+        Compression::None => Box::new(buffered),
+        // Multi-member: some tools write a layer as several concatenated gzip members.
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(buffered).with_context(|| format!("{what}: cannot start the zstd decoder"))?,
+        ),
+    };
+    let hash_tar = layer.blob_digest.is_none() && compression != Compression::None;
+    let mut tar_stream = TarStream { inner: decoder, hasher: hash_tar.then(Sha256::new), bytes: 0, limit: limits.max_layer_bytes };
+    let mut contents = walk_tar(&mut tar_stream, selector, limits, what).map_err(|e| stream_error(e, compression, &tar_stream, what))?;
+    // Read to the end so the decoder checks the whole stream (trailer, checksum) and the
+    // digests cover every byte.
+    io::copy(&mut tar_stream, &mut io::sink()).map_err(|e| stream_error(e.into(), compression, &tar_stream, what))?;
+    contents.tar_bytes = tar_stream.bytes;
+    let tar_digest = tar_stream.hasher.map(|h| Digest::parse(&format!("sha256:{}", hex::encode(h.finalize()))).expect("sha256 hex"));
+    Ok(Walked { contents, compression, tar_digest })
+}
+
+fn sniff(head: &[u8]) -> Compression {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+fn compression_name(compression: Compression) -> &'static str {
+    match compression {
+        Compression::None => "uncompressed tar",
+        Compression::Gzip => "gzip-compressed tar",
+        Compression::Zstd => "zstd-compressed tar",
+    }
+}
+
+fn stream_error(error: anyhow::Error, compression: Compression, stream: &TarStream<'_>, what: &str) -> anyhow::Error {
+    if stream.bytes > stream.limit {
+        return anyhow::anyhow!(
+            "{what}: expands to more than {} bytes, the ceiling for one layer (a decompression bomb, or raise --max-layer-size)",
+            stream.limit
+        );
+    }
+    anyhow::anyhow!(
+        "{what}: not a valid {} (truncated or corrupt after {} uncompressed bytes): {error:#}",
+        compression_name(compression),
+        stream.bytes
+    )
+}
+
+/// The decoded tar stream: counts bytes against the decompression-bomb ceiling and, when asked,
+/// hashes them for the diff_id check.
+struct TarStream<'a> {
+    inner: Box<dyn Read + 'a>,
+    hasher: Option<Sha256>,
+    bytes: u64,
+    limit: u64,
+}
+
+impl Read for TarStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        if self.bytes > self.limit {
+            return Err(io::Error::other("layer exceeds the expanded-size ceiling"));
+        }
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+fn walk_tar(stream: impl Read, selector: &Selector, limits: &LayerLimits, what: &str) -> Result<LayerContents> {
+    let mut contents = LayerContents::default();
+    let mut archive = tar::Archive::new(stream);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let raw_name = entry.path_bytes().into_owned();
+        let path = match normalize_entry_name(&raw_name) {
+            Ok(Some(path)) => path,
+            Ok(None) => continue,
+            Err(problem) => {
+                contents.warn(format!("{what}: {problem}"));
+                continue;
+            }
+        };
+        if raw_name.first() == Some(&b'/') {
+            contents.warn(format!(
+                "{what}: entry '{}' has an absolute path; read as '{path}', as container runtimes do",
+                String::from_utf8_lossy(&raw_name)
+            ));
+        }
+        let (dir, base) = path.rsplit_once('/').map_or(("", path.as_str()), |(d, b)| (d, b));
+        if let Some(hidden) = base.strip_prefix(".wh.") {
+            if hidden == ".wh..opq" {
+                contents.opaque_dirs.push(dir.to_string());
+            } else if !hidden.starts_with(".wh.") {
+                // `.wh..wh.*` other than the opaque marker is AUFS bookkeeping, not a whiteout.
+                contents.whiteouts.push(join(dir, hidden));
+            }
+            continue;
+        }
+        let kind = entry.header().entry_type();
+        if kind.is_symlink() {
+            let target = entry.link_name_bytes().map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_default();
+            contents.entries.push(LayerEntry { path, node: Node::Symlink { target } });
+        } else if !selector.wants(&path) {
+            continue;
+        } else if kind.is_hard_link() {
+            let target = entry.link_name_bytes().unwrap_or_default();
+            match normalize_entry_name(&target) {
+                Ok(Some(target)) => contents.entries.push(LayerEntry { path, node: Node::Hardlink { target } }),
+                _ => contents.warn(format!(
+                    "{what}: hard link '{path}' points to '{}', outside the image; skipped",
+                    String::from_utf8_lossy(&target)
+                )),
+            }
+        } else if kind.is_file() || kind == tar::EntryType::Continuous || kind.is_gnu_sparse() {
+            let size = entry.size();
+            if size > limits.max_file_bytes {
+                contents.warn(format!(
+                    "{what}: '{path}' is {size} bytes, over the {}-byte limit for files given to analyzers; skipped (raise --max-file-size)",
+                    limits.max_file_bytes
+                ));
+                continue;
+            }
+            let mode = entry.header().mode().unwrap_or(0o644);
+            let mut content = Vec::with_capacity(size as usize);
+            (&mut entry).take(limits.max_file_bytes).read_to_end(&mut content)?;
+            contents.entries.push(LayerEntry { path, node: Node::File { content, mode } });
+        }
+    }
+    Ok(contents)
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") }
+}
+
+/// Turns a tar entry name into a path relative to the image root. `Ok(None)` is the root itself;
+/// `Err` is a name that climbs out of the root with `..`: nothing is extracted, but such an entry
+/// is an attack on extractors and never part of what a container sees.
+pub fn normalize_entry_name(raw: &[u8]) -> Result<Option<String>, String> {
+    let text = String::from_utf8_lossy(raw);
+    let mut parts = Vec::new();
+    for part in text.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err(format!("entry '{text}' climbs out of the image root with '..'; skipped")),
+            part => parts.push(part),
+        }
+    }
+    Ok(if parts.is_empty() { None } else { Some(parts.join("/")) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_names() {
+        assert_eq!(normalize_entry_name(b"./var/lib/dpkg/status").unwrap().as_deref(), Some("var/lib/dpkg/status"));
+        assert_eq!(normalize_entry_name(b"/etc//passwd").unwrap().as_deref(), Some("etc/passwd"));
+        assert_eq!(normalize_entry_name(b"./").unwrap(), None);
+        assert!(normalize_entry_name(b"../../etc/passwd").is_err());
+        assert!(normalize_entry_name(b"usr/../../x").is_err());
+    }
+
+    #[test]
+    fn selector_keeps_star_within_a_component() {
+        let selector = Selector::new(&["var/lib/dpkg/status.d/*".to_string(), "**/package.json".to_string()]).unwrap();
+        assert!(selector.wants("var/lib/dpkg/status.d/base"));
+        assert!(!selector.wants("var/lib/dpkg/status.d/x/y"));
+        assert!(selector.wants("app/node_modules/a/package.json"));
+        assert!(selector.wants("package.json"));
+    }
+}

@@ -1,0 +1,291 @@
+//! The plugin contract as the host sees it: bindings generated from `wit/`, the version check
+//! done before instantiating, and the conversion of what a plugin returns into model types.
+
+use crate::model;
+use std::collections::BTreeMap;
+use std::fmt;
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+wasmtime::component::bindgen!({
+    world: "plugin",
+    path: "wit",
+    // `analyze` parameters borrow the host's file contents instead of copying them: they are
+    // written straight into the guest's memory.
+    ownership: Borrowing { duplicate_if_necessary: true },
+});
+
+pub(super) use ecr_engine::plugin::types::{File, Finding, ImageInfo, Package, Severity};
+
+/// The contract version this host was built against (the package version in `wit/`).
+pub(super) const HOST_CONTRACT: Version = Version { major: 0, minor: 1, patch: 0 };
+
+/// Exported interface name of an analyzer, before the `@version`.
+const ANALYZER_INTERFACE: &str = "ecr-engine:plugin/analyzer";
+
+/// Longest string kept from a plugin's output; longer ones are cut (on a char boundary).
+const MAX_STRING_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Version {
+    major: u64,
+    minor: u64,
+    patch: u64,
+}
+
+impl Version {
+    /// `MAJOR.MINOR.PATCH`, ignoring any `-pre` / `+build` suffix.
+    fn parse(text: &str) -> Option<Version> {
+        let core = text.split(['-', '+']).next()?;
+        let mut parts = core.split('.').map(|part| part.parse::<u64>().ok());
+        let version = Version { major: parts.next()??, minor: parts.next()??, patch: parts.next()?? };
+        parts.next().is_none().then_some(version)
+    }
+
+    /// Whether a host speaking `self` can run a plugin built for `plugin`, by semver: the same
+    /// major version; below 1.0 the minor version is the breaking one (and below 0.1 the patch).
+    /// From 1.0 on a minor version only adds, so a host keeps loading plugins built for older
+    /// minors (but not newer ones, which may use what this host does not know).
+    fn can_run(self, plugin: Version) -> bool {
+        match (self.major, self.minor) {
+            _ if self.major != plugin.major => false,
+            (0, 0) => plugin.minor == 0 && plugin.patch == self.patch,
+            (0, _) => plugin.minor == self.minor,
+            _ => plugin.minor <= self.minor,
+        }
+    }
+
+    /// The range of plugin versions this host accepts, for messages: "0.1.x", "1.x".
+    fn accepted(self) -> String {
+        match (self.major, self.minor) {
+            (0, 0) => self.to_string(),
+            (0, minor) => format!("0.{minor}.x"),
+            (major, _) => format!("{major}.x (up to {major}.{}.x)", self.minor),
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// Why a component cannot be used as an analyzer, found from its type alone.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum ContractError {
+    /// It is an analyzer, for a contract version this host cannot run.
+    Incompatible(String),
+    /// It is not an analyzer at all.
+    NotAnAnalyzer(String),
+}
+
+/// Reads the analyzer interface a component exports (from its type, without instantiating it)
+/// and checks the contract version in its name. Returns the version on success.
+pub(super) fn check_exports(engine: &Engine, component: &Component) -> Result<Version, ContractError> {
+    let ty = component.component_type();
+    let names: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
+    check_export_names(&names)
+}
+
+fn check_export_names(names: &[&str]) -> Result<Version, ContractError> {
+    let Some(name) = names.iter().find(|name| {
+        name.strip_prefix(ANALYZER_INTERFACE).is_some_and(|rest| rest.is_empty() || rest.starts_with('@'))
+    }) else {
+        let listed = if names.is_empty() { "nothing".to_owned() } else { names.join(", ") };
+        return Err(ContractError::NotAnAnalyzer(format!(
+            "the component does not export `{ANALYZER_INTERFACE}` (it exports {listed}), so it \
+             is not an ecr-engine analyzer plugin; build it against the `plugin` world in wit/"
+        )));
+    };
+    let rebuild = "rebuild the plugin against wit/ of this release";
+    let host = HOST_CONTRACT.accepted();
+    let Some(version_text) = name.strip_prefix(ANALYZER_INTERFACE).and_then(|rest| rest.strip_prefix('@')) else {
+        return Err(ContractError::Incompatible(format!(
+            "exports `{name}` without a contract version, this host speaks {host}; {rebuild}"
+        )));
+    };
+    match Version::parse(version_text) {
+        Some(version) if HOST_CONTRACT.can_run(version) => Ok(version),
+        Some(version) => Err(ContractError::Incompatible(format!(
+            "built for contract {version}, this host speaks {host}; {rebuild}"
+        ))),
+        None => Err(ContractError::Incompatible(format!(
+            "exports `{name}`, whose version is not MAJOR.MINOR.PATCH; this host speaks {host}; \
+             {rebuild}"
+        ))),
+    }
+}
+
+/// Cuts a string a plugin returned to [`MAX_STRING_BYTES`].
+fn bounded(mut text: String) -> String {
+    if text.len() > MAX_STRING_BYTES {
+        let mut end = MAX_STRING_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("...");
+    }
+    text
+}
+
+fn bounded_opt(text: Option<String>) -> Option<String> {
+    text.map(bounded)
+}
+
+fn bounded_all(texts: Vec<String>) -> Vec<String> {
+    texts.into_iter().map(bounded).collect()
+}
+
+impl From<Severity> for model::Severity {
+    fn from(severity: Severity) -> Self {
+        match severity {
+            Severity::Unknown => model::Severity::Unknown,
+            Severity::Low => model::Severity::Low,
+            Severity::Medium => model::Severity::Medium,
+            Severity::High => model::Severity::High,
+            Severity::Critical => model::Severity::Critical,
+        }
+    }
+}
+
+impl From<Package> for model::Package {
+    fn from(package: Package) -> Self {
+        model::Package {
+            name: bounded(package.name),
+            version: bounded(package.version),
+            ecosystem: bounded(package.ecosystem),
+            source_name: bounded_opt(package.source_name),
+            source_version: bounded_opt(package.source_version),
+            arch: bounded_opt(package.arch),
+            licenses: bounded_all(package.licenses),
+            purl: bounded_opt(package.purl),
+            path: bounded(package.path),
+            installed_files: bounded_all(package.installed_files),
+            properties: package
+                .properties
+                .into_iter()
+                .map(|(key, value)| (bounded(key), bounded(value)))
+                .collect::<BTreeMap<_, _>>(),
+        }
+    }
+}
+
+impl From<Finding> for model::Finding {
+    fn from(finding: Finding) -> Self {
+        match finding {
+            Finding::Package(package) => model::Finding::Package(package.into()),
+            Finding::Distro(distro) => model::Finding::Distro(model::Distro {
+                id: bounded(distro.id),
+                version_id: bounded(distro.version_id),
+                pretty_name: bounded_opt(distro.pretty_name),
+                path: bounded(distro.path),
+            }),
+            Finding::Issue(issue) => model::Finding::Issue(model::Issue {
+                id: bounded(issue.id),
+                severity: issue.severity.into(),
+                title: bounded(issue.title),
+                description: bounded(issue.description),
+                remediation: bounded_opt(issue.remediation),
+                path: bounded_opt(issue.path),
+                history_index: issue.history_index,
+            }),
+            Finding::FileError(error) => model::Finding::FileError(model::FileError {
+                path: bounded(error.path),
+                message: bounded(error.message),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(text: &str) -> Version {
+        Version::parse(text).unwrap()
+    }
+
+    #[test]
+    fn parses_semver_core_and_ignores_suffixes() {
+        assert_eq!(v("0.1.0"), Version { major: 0, minor: 1, patch: 0 });
+        assert_eq!(v("1.22.333-rc.1+build5"), Version { major: 1, minor: 22, patch: 333 });
+        for bad in ["", "1", "1.2", "1.2.3.4", "a.b.c", "1..3", "-1.0.0"] {
+            assert_eq!(Version::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn zero_major_breaks_on_minor() {
+        let host = v("0.1.0");
+        assert!(host.can_run(v("0.1.0")));
+        assert!(host.can_run(v("0.1.7")));
+        assert!(!host.can_run(v("0.2.0")));
+        assert!(!host.can_run(v("0.0.9")));
+        assert!(!host.can_run(v("1.1.0")));
+        assert!(v("0.3.2").can_run(v("0.3.0")));
+    }
+
+    #[test]
+    fn zero_zero_breaks_on_patch() {
+        assert!(v("0.0.3").can_run(v("0.0.3")));
+        assert!(!v("0.0.3").can_run(v("0.0.4")));
+    }
+
+    #[test]
+    fn stable_major_accepts_older_minors_only() {
+        let host = v("2.3.0");
+        assert!(host.can_run(v("2.0.0")));
+        assert!(host.can_run(v("2.3.9")));
+        assert!(!host.can_run(v("2.4.0")));
+        assert!(!host.can_run(v("1.3.0")));
+        assert!(!host.can_run(v("3.0.0")));
+    }
+
+    #[test]
+    fn host_contract_matches_the_wit_package() {
+        let wit = include_str!("../../wit/plugin.wit");
+        assert!(
+            wit.contains(&format!("package ecr-engine:plugin@{HOST_CONTRACT};")),
+            "HOST_CONTRACT ({HOST_CONTRACT}) differs from the package version in wit/plugin.wit"
+        );
+    }
+
+    #[test]
+    fn export_names_decide_compatibility() {
+        let ok = check_export_names(&["wasi:cli/run@0.2.0", "ecr-engine:plugin/analyzer@0.1.3"]);
+        assert_eq!(ok, Ok(v("0.1.3")));
+
+        let Err(ContractError::Incompatible(message)) = check_export_names(&["ecr-engine:plugin/analyzer@0.2.0"])
+        else {
+            panic!("0.2.0 must be incompatible");
+        };
+        assert!(message.contains("built for contract 0.2.0"), "{message}");
+        assert!(message.contains("this host speaks 0.1.x"), "{message}");
+        assert!(message.contains("rebuild the plugin against wit/"), "{message}");
+
+        assert!(matches!(check_export_names(&["ecr-engine:plugin/analyzer"]), Err(ContractError::Incompatible(_))));
+        assert!(matches!(
+            check_export_names(&["ecr-engine:plugin/analyzer@next"]),
+            Err(ContractError::Incompatible(_))
+        ));
+
+        let Err(ContractError::NotAnAnalyzer(message)) =
+            check_export_names(&["ecr-engine:plugin/analyzer-extra@0.1.0", "wasi:cli/run@0.2.0"])
+        else {
+            panic!("a component without the analyzer export is not an analyzer");
+        };
+        assert!(message.contains("wasi:cli/run@0.2.0"), "{message}");
+        assert!(matches!(check_export_names(&[]), Err(ContractError::NotAnAnalyzer(_))));
+    }
+
+    #[test]
+    fn long_strings_are_cut_on_char_boundaries() {
+        let long = "é".repeat(MAX_STRING_BYTES);
+        let cut = bounded(long);
+        assert!(cut.len() <= MAX_STRING_BYTES + 3);
+        assert!(cut.ends_with("..."));
+        assert_eq!(bounded("short".into()), "short");
+    }
+}

@@ -1,0 +1,371 @@
+//! The per-call sandbox: store state, the locked-down WASI context, resource limits, the CPU
+//! deadline, and the translation of a failed call into a [`RunStatus`] with a clear message.
+
+use super::{Limits, RunStatus};
+use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::clocks::{HostMonotonicClock, HostWallClock, WasiClocksCtxView, WasiClocksView};
+use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
+use wasmtime_wasi::p2::{DynPollable, OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// How often the epoch advances. The CPU deadline is a whole number of ticks, so a runaway plugin
+/// is stopped within one tick of its limit.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// How much of the guest's stdout/stderr is kept (the end of it: a panic message comes last).
+const OUTPUT_TAIL_BYTES: usize = 4096;
+
+/// A plugin has no business with more than a handful of these; the defaults are in the thousands.
+const MAX_INSTANCES: usize = 32;
+const MAX_TABLES: usize = 32;
+const MAX_MEMORIES: usize = 8;
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+/// The state of one store: one plugin call (`describe` at load, or one `analyze`).
+pub(super) struct Sandbox {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: Limiter,
+    output: OutputTail,
+}
+
+impl WasiView for Sandbox {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// A linker with WASI p2 (sync) for guests built for wasm32-wasip2: their std imports the WASI
+/// interfaces even when it never uses them. What they can reach is decided by [`new_store`]'s
+/// context, plus the monotonic clock replaced here so that sleeping cannot block a host thread.
+pub(super) fn linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    linker.allow_shadowing(true);
+    if false { monotonic_clock::add_to_linker::<Sandbox, VirtualMonotonic>(&mut linker, |sandbox| {
+        VirtualMonotonicView(sandbox.clocks())
+    })?; }
+    linker.allow_shadowing(false);
+    Ok(linker)
+}
+
+/// A fresh store for one call, with the memory cap and the CPU deadline armed.
+pub(super) fn new_store(engine: &Engine, limits: &Limits) -> Store<Sandbox> {
+    let output = OutputTail::default();
+    // Deny by listing: no preopened directories, no environment, no arguments (all empty in a
+    // new builder, and never added here), stdin closed (reads see end of file), stdout and stderr
+    // into a small in-memory tail, clocks frozen at the epoch, and no network at all.
+    let wasi = WasiCtxBuilder::new()
+        .stdout(output.clone())
+        .stderr(output.clone())
+        .wall_clock(FrozenClock)
+        .monotonic_clock(FrozenClock)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }))
+        .build();
+    let memory_limit = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX);
+    let limiter = Limiter {
+        limits: StoreLimitsBuilder::new()
+            .memory_size(memory_limit)
+            .table_elements(MAX_TABLE_ELEMENTS)
+            .instances(MAX_INSTANCES)
+            .tables(MAX_TABLES)
+            .memories(MAX_MEMORIES)
+            .build(),
+        memory_limit,
+        refused_memory: None,
+    };
+    let mut store = Store::new(engine, Sandbox { wasi, table: ResourceTable::new(), limiter, output });
+    store.limiter(|sandbox| &mut sandbox.limiter);
+    store.set_epoch_deadline(deadline_ticks(limits.cpu_time));
+    store.epoch_deadline_trap();
+    store
+}
+
+fn deadline_ticks(cpu_time: Duration) -> u64 {
+    let ticks = cpu_time.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
+    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+}
+
+/// Turns the result of a call into the status the report shows. Order matters: a plugin that ran
+/// out of memory usually dies by trapping (Rust aborts on allocation failure), so the limiter's
+/// record of a refused grow is checked first rather than guessing from the trap.
+pub(super) fn classify<T>(
+    store: &Store<Sandbox>,
+    limits: &Limits,
+    result: wasmtime::Result<T>,
+) -> Result<T, (RunStatus, String)> {
+    let error = match result {
+        Ok(value) => return Ok(value),
+        Err(error) => error,
+    };
+    let sandbox = store.data();
+    let (status, message) = if let Some(desired) = sandbox.limiter.refused_memory {
+        (
+            RunStatus::OutOfMemory,
+            format!(
+                "exceeded the memory limit of {} (tried to grow its memory to {})",
+                mib(limits.memory_bytes),
+                mib(desired as u64)
+            ),
+        )
+    } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        (
+            RunStatus::TimedOut,
+            format!("exceeded the CPU time limit of {:.1} s and was stopped", limits.cpu_time.as_secs_f64()),
+        )
+    } else if let Some(trap) = error.downcast_ref::<Trap>() {
+        (RunStatus::Trapped, format!("trapped: {trap}"))
+    } else {
+        // Not a wasm trap: e.g. the guest called exit, or returned a value the host could not
+        // lift. Still an abnormal end of the plugin, not an `err` it chose to return.
+        (RunStatus::Trapped, format!("failed: {error}"))
+    };
+    let output = sandbox.output.text();
+    if output.is_empty() {
+        Err((status, message))
+    } else {
+        Err((status, format!("{message}; plugin output: {output}")))
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// The store limits, plus a record of whether a memory grow was refused because of them: the
+/// reliable sign that a plugin ran out of memory (rather than parsing trap messages).
+struct Limiter {
+    limits: StoreLimits,
+    memory_limit: usize,
+    refused_memory: Option<usize>,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if !allowed && desired > self.memory_limit {
+            self.refused_memory = Some(desired);
+        }
+        Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        // The host itself could not provide the memory; to the plugin it is the same failure.
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
+/// Wall and monotonic clock that never move: plugins must not depend on (or learn) the time.
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// `wasi:clocks/monotonic-clock` with virtual time. The stock implementation sleeps for real in
+/// `subscribe-*` + `poll`, and the epoch deadline cannot interrupt a host call, so a plugin could
+/// park a scan thread for as long as it likes (`subscribe-instant(u64::MAX)` is forever). Here
+/// every timer is due at once; a plugin that keeps waiting keeps running wasm, which the deadline
+/// does stop.
+struct VirtualMonotonic;
+
+impl HasData for VirtualMonotonic {
+    type Data<'a> = VirtualMonotonicView<'a>;
+}
+
+struct VirtualMonotonicView<'a>(WasiClocksCtxView<'a>);
+
+impl monotonic_clock::Host for VirtualMonotonicView<'_> {
+    fn now(&mut self) -> wasmtime::Result<monotonic_clock::Instant> {
+        self.0.now()
+    }
+
+    fn resolution(&mut self) -> wasmtime::Result<monotonic_clock::Duration> {
+        self.0.resolution()
+    }
+
+    fn subscribe_instant(&mut self, _when: monotonic_clock::Instant) -> wasmtime::Result<Resource<DynPollable>> {
+        self.0.subscribe_duration(0)
+    }
+
+    fn subscribe_duration(&mut self, _duration: monotonic_clock::Duration) -> wasmtime::Result<Resource<DynPollable>> {
+        self.0.subscribe_duration(0)
+    }
+}
+
+/// The last [`OUTPUT_TAIL_BYTES`] the guest wrote to stdout and stderr (both land here).
+#[derive(Clone, Default)]
+struct OutputTail(Arc<Mutex<VecDeque<u8>>>);
+
+impl OutputTail {
+    fn push(&self, bytes: &[u8]) {
+        let mut tail = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let keep = &bytes[bytes.len().saturating_sub(OUTPUT_TAIL_BYTES)..];
+        let overflow = (tail.len() + keep.len()).saturating_sub(OUTPUT_TAIL_BYTES);
+        tail.drain(..overflow);
+        tail.extend(keep);
+    }
+
+    /// The tail as text on one line: newlines become " | " so it fits a report cell.
+    fn text(&self) -> String {
+        let tail = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let bytes: Vec<u8> = tail.iter().copied().collect();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::trim_end)
+            .filter(|line| !line.is_empty())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+}
+
+impl IsTerminal for OutputTail {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for OutputTail {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl OutputStream for OutputTail {
+    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        self.push(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        // Always writable: older bytes are dropped instead of blocking the guest.
+        Ok(64 * 1024)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for OutputTail {
+    async fn ready(&mut self) {}
+}
+
+impl tokio::io::AsyncWrite for OutputTail {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.push(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] for as long as it lives; dropping it stops and
+/// joins the thread (within one tick at most, as the channel's disconnection wakes it).
+pub(super) struct EpochTicker {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    pub(super) fn start(engine: &Engine) -> io::Result<Self> {
+        let engine = engine.clone();
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new().name("ecr-plugin-epoch".into()).spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
+                engine.increment_epoch();
+            }
+        })?;
+        Ok(EpochTicker { stop: Some(stop), thread: Some(thread) })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            // The thread only loops and cannot panic; nothing to report if it somehow did.
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_is_rounded_up_to_whole_ticks() {
+        assert_eq!(deadline_ticks(Duration::from_secs(2)), 200);
+        assert_eq!(deadline_ticks(Duration::from_millis(15)), 2);
+        assert_eq!(deadline_ticks(Duration::ZERO), 1);
+    }
+
+    #[test]
+    fn output_tail_keeps_the_end() {
+        let tail = OutputTail::default();
+        tail.push(&vec![b'a'; OUTPUT_TAIL_BYTES]);
+        tail.push(b"\npanicked at lib.rs:\nboom\n");
+        let text = tail.text();
+        assert!(text.ends_with("panicked at lib.rs: | boom"), "{text}");
+        assert_eq!(tail.0.lock().unwrap().len(), OUTPUT_TAIL_BYTES);
+        tail.push(&vec![b'z'; 3 * OUTPUT_TAIL_BYTES]);
+        assert_eq!(tail.text(), "z".repeat(OUTPUT_TAIL_BYTES));
+    }
+}

@@ -1,0 +1,224 @@
+//! Where image bytes come from: parsing the target the user named, and reading files of an image
+//! archive (a tar read in place, never unpacked) or an image layout directory.
+
+use anyhow::{Context, Result, bail};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Component, Path, PathBuf};
+
+/// What the user asked to scan, in skopeo's transport syntax.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `docker-archive:PATH[:REPO:TAG]`: what `docker save` writes.
+    DockerArchive { path: PathBuf, reference: Option<String> },
+    /// `oci-archive:PATH[:REF]`: an OCI image layout in a tar.
+    OciArchive { path: PathBuf, reference: Option<String> },
+    /// `oci:DIR[:REF]`: an OCI image layout directory.
+    OciDir { path: PathBuf, reference: Option<String> },
+    /// `dir:PATH`: an unpacked root filesystem.
+    RootFs { path: PathBuf },
+}
+
+impl Target {
+    pub fn parse(text: &str) -> Result<Target> {
+        if let Some(rest) = text.strip_prefix("docker-archive:") {
+            let (path, reference) = split_path_and_ref(rest);
+            return Ok(Target::DockerArchive { path, reference });
+        }
+        if let Some(rest) = text.strip_prefix("oci-archive:") {
+            let (path, reference) = split_path_and_ref(rest);
+            return Ok(Target::OciArchive { path, reference });
+        }
+        if let Some(rest) = text.strip_prefix("oci:") {
+            let (path, reference) = split_path_and_ref(rest);
+            return Ok(Target::OciDir { path, reference });
+        }
+        if let Some(rest) = text.strip_prefix("dir:") {
+            return Ok(Target::RootFs { path: PathBuf::from(rest) });
+        }
+        let path = Path::new(text);
+        if path.exists() {
+            return sniff(path);
+        }
+        bail!(
+            "'{text}' is neither an existing path nor a target of the form docker-archive:PATH, \
+             oci-archive:PATH, oci:DIR[:REF] or dir:PATH"
+        )
+    }
+}
+
+/// Splits `PATH[:REF]`: the path is the whole text if it exists, else the shortest prefix ending
+/// before a ':' that exists (references contain ':' and '/' themselves, paths rarely ':').
+fn split_path_and_ref(text: &str) -> (PathBuf, Option<String>) {
+    if !Path::new(text).exists() {
+        for (i, _) in text.match_indices(':') {
+            if i > 0 && Path::new(&text[..i]).exists() {
+                return (PathBuf::from(&text[..i]), Some(text[i + 1..].to_string()));
+            }
+        }
+    }
+    (PathBuf::from(text), None)
+}
+
+/// A bare path: an OCI layout directory, any other directory (a root filesystem), or an archive
+/// recognised by what it contains.
+fn sniff(path: &Path) -> Result<Target> {
+    if path.is_dir() {
+        if path.join("oci-layout").is_file() && path.join("index.json").is_file() {
+            return Ok(Target::OciDir { path: path.to_path_buf(), reference: None });
+        }
+        return Ok(Target::RootFs { path: path.to_path_buf() });
+    }
+    let archive = ArchiveFiles::open(path)?;
+    if archive.contains("manifest.json") {
+        Ok(Target::DockerArchive { path: path.to_path_buf(), reference: None })
+    } else if archive.contains("index.json") {
+        Ok(Target::OciArchive { path: path.to_path_buf(), reference: None })
+    } else {
+        bail!(
+            "{}: a tar archive with neither manifest.json (docker-archive) nor index.json \
+             (oci-archive); it is not an image archive",
+            path.display()
+        )
+    }
+}
+
+/// Read access to the files of an image archive or layout directory, by relative name.
+pub trait ImageFiles: Send + Sync {
+    fn open(&self, name: &str) -> Result<Box<dyn Read + Send + '_>>;
+    fn contains(&self, name: &str) -> bool;
+    /// Size in bytes, when known without reading.
+    fn size(&self, name: &str) -> Option<u64>;
+}
+
+/// A tar archive indexed once (name -> offset and size) and then read in place: each open is its
+/// own file handle, so layers stream from the archive in parallel without extracting anything.
+pub struct ArchiveFiles {
+    path: PathBuf,
+    members: HashMap<String, (u64, u64)>,
+}
+
+impl ArchiveFiles {
+    pub fn open(path: &Path) -> Result<ArchiveFiles> {
+        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let mut magic = [0u8; 4];
+        let n = (&file).read(&mut magic).with_context(|| format!("cannot read {}", path.display()))?;
+        if n >= 2 && magic[..2] == [0x1f, 0x8b] || n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+            bail!(
+                "{} is a compressed file; image archives are plain tar files (decompress it first, e.g. gunzip or zstd -d)",
+                path.display()
+            );
+        }
+        (&file).seek(SeekFrom::Start(0))?;
+        let mut archive = tar::Archive::new(BufReader::new(file));
+        let mut members = HashMap::new();
+        let entries = archive
+            .entries_with_seek()
+            .with_context(|| format!("{} is not a tar archive", path.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("{}: corrupt tar archive", path.display()))?;
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            members.insert(normalize_member(&name), (entry.raw_file_position(), entry.size()));
+        }
+        if members.is_empty() {
+            bail!("{} is empty or not a tar archive", path.display());
+        }
+        Ok(ArchiveFiles { path: path.to_path_buf(), members })
+    }
+}
+
+fn normalize_member(name: &str) -> String {
+    name.trim_start_matches("./").trim_start_matches('/').to_string()
+}
+
+impl ImageFiles for ArchiveFiles {
+    fn open(&self, name: &str) -> Result<Box<dyn Read + Send + '_>> {
+        let Some(&(offset, size)) = self.members.get(&normalize_member(name)) else {
+            bail!("{}: the archive has no member '{name}'", self.path.display());
+        };
+        let mut file = File::open(&self.path).with_context(|| format!("cannot open {}", self.path.display()))?;
+        file.seek(SeekFrom::Start(offset))?;
+        Ok(Box::new(BufReader::with_capacity(256 * 1024, file.take(size))))
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.members.contains_key(&normalize_member(name))
+    }
+
+    fn size(&self, name: &str) -> Option<u64> {
+        self.members.get(&normalize_member(name)).map(|&(_, size)| size)
+    }
+}
+
+/// An image layout directory (`oci:DIR`).
+pub struct DirFiles {
+    root: PathBuf,
+}
+
+impl DirFiles {
+    pub fn new(root: &Path) -> DirFiles {
+        DirFiles { root: root.to_path_buf() }
+    }
+
+    /// Names come from manifests: only plain relative names stay inside the layout.
+    fn resolve(&self, name: &str) -> Result<PathBuf> {
+        let relative = Path::new(name);
+        if !relative.components().all(|c| matches!(c, Component::Normal(_))) {
+            bail!("'{name}' is not a plain relative name inside the image layout");
+        }
+        Ok(self.root.join(relative))
+    }
+}
+
+impl ImageFiles for DirFiles {
+    fn open(&self, name: &str) -> Result<Box<dyn Read + Send + '_>> {
+        let path = self.resolve(name)?;
+        let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Box::new(BufReader::with_capacity(256 * 1024, file)))
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.resolve(name).is_ok_and(|p| p.is_file())
+    }
+
+    fn size(&self, name: &str) -> Option<u64> {
+        self.resolve(name).ok()?.metadata().ok().map(|m| m.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_transports() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("x.tar");
+        std::fs::write(&archive, b"").unwrap();
+        assert_eq!(
+            Target::parse(&format!("docker-archive:{}:repo/app:1.0", archive.display())).unwrap(),
+            Target::DockerArchive { path: archive.clone(), reference: Some("repo/app:1.0".into()) }
+        );
+        assert_eq!(
+            Target::parse(&format!("oci:{}:v1", dir.path().display())).unwrap(),
+            Target::OciDir { path: dir.path().to_path_buf(), reference: Some("v1".into()) }
+        );
+        assert_eq!(
+            Target::parse("oci-archive:img.tar").unwrap(),
+            Target::OciArchive { path: "img.tar".into(), reference: None }
+        );
+        assert_eq!(Target::parse("dir:/").unwrap(), Target::RootFs { path: "/".into() });
+        assert!(Target::parse("/definitely/not/here").is_err());
+    }
+
+    #[test]
+    fn layout_dir_refuses_escaping_names() {
+        let files = DirFiles::new(Path::new("/tmp"));
+        assert!(files.open("../etc/passwd").is_err());
+        assert!(files.open("/etc/passwd").is_err());
+    }
+}

@@ -1,0 +1,86 @@
+//! Runs the real `ecr-engine` binary the way a user does, and reads its JSON report.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct ScanResult {
+    pub code: i32,
+    pub report: Value,
+    pub stderr: String,
+}
+
+impl ScanResult {
+    /// `(name, version)` of every package, sorted.
+    pub fn packages(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self.report["packages"]
+            .as_array()
+            .expect("packages array")
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap().to_string(), p["version"].as_str().unwrap().to_string()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    pub fn package(&self, name: &str) -> &Value {
+        self.report["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no package {name} in {:#}", self.report["packages"]))
+    }
+
+    pub fn plugin(&self, name: &str) -> &Value {
+        self.report["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no plugin {name} in {:#}", self.report["plugins"]))
+    }
+
+    pub fn errors(&self) -> String {
+        self.report["errors"].as_array().map(|e| format!("{e:?}")).unwrap_or_default()
+    }
+
+    pub fn warnings(&self) -> String {
+        self.report["warnings"].as_array().map(|e| format!("{e:?}")).unwrap_or_default()
+    }
+}
+
+/// Compiled plugins are cached across the tests of one run, as they are for a user.
+pub fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")
+}
+
+pub fn command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ecr-engine"));
+    command.env("ECR_ENGINE_CACHE_DIR", cache_dir()).env_remove("ECR_ENGINE_PLUGINS_DIR");
+    command
+}
+
+/// `ecr-engine scan TARGET --format json` with an empty plugins directory (only the built-in
+/// analyzers) unless `extra` names another.
+pub fn scan(target: &str, extra: &[&str]) -> ScanResult {
+    let empty_plugins = tempfile::tempdir().unwrap();
+    let mut command = command();
+    command.arg("scan").arg(target).args(["--format", "json"]);
+    if !extra.contains(&"--plugins-dir") {
+        command.arg("--plugins-dir").arg(empty_plugins.path());
+    }
+    let output = command.args(extra).output().expect("run ecr-engine");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let code = output.status.code().expect("exit code");
+    let report = if output.stdout.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("report is not JSON ({e}); stderr: {stderr}"))
+    };
+    ScanResult { code, report, stderr }
+}
+
+pub fn target(kind: &str, path: &Path) -> String {
+    format!("{kind}:{}", path.display())
+}

@@ -1,0 +1,337 @@
+//! The plugin sandbox against hostile and broken guests (built from tests/guests/* by build.rs):
+//! each failure mode gets its own status and a useful message, a well-behaved plugin's findings
+//! survive all of them in the same run, and a plugin can observe no file, environment, clock or
+//! network.
+
+use ecr_engine::model::{Finding, ImageFile, ImageInfo};
+use ecr_engine::plugin::{Limits, PluginHost, PluginOptions, PluginRun, PluginSource, RunStatus};
+use std::collections::BTreeMap;
+use std::io::ErrorKind;
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+use tempfile::TempDir;
+
+include!(concat!(env!("OUT_DIR"), "/test_guests.rs"));
+
+const LIMITS: Limits = Limits { memory_bytes: 64 * 1024 * 1024, cpu_time: Duration::from_secs(2) };
+
+fn guest_path(name: &str) -> &'static str {
+    TEST_GUESTS
+        .iter()
+        .find(|(guest, _)| *guest == name)
+        .map(|(_, path)| *path)
+        .unwrap_or_else(|| panic!("no test guest {name:?} in {TEST_GUESTS:?}"))
+}
+
+/// A plugins directory holding the named guests (copied as `<name>.wasm`).
+fn plugins_dir(guests: &[&str]) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for guest in guests {
+        std::fs::copy(guest_path(guest), dir.path().join(format!("{guest}.wasm"))).unwrap();
+    }
+    dir
+}
+
+fn load(plugins: &Path, cache: &Path) -> PluginHost {
+    PluginHost::load(&PluginOptions {
+        plugins_dir: Some(plugins.to_owned()),
+        builtin: false,
+        cache_dir: cache.to_owned(),
+        limits: LIMITS,
+    })
+    .unwrap()
+}
+
+fn file(path: &str, content: &[u8]) -> ImageFile {
+    ImageFile { path: path.into(), mode: 0o100644, layer: "sha256:layer1".into(), content: content.to_vec() }
+}
+
+/// Files for the echo guest, whose patterns are "etc/os-release", "usr/lib/echo/*.conf" and
+/// "**/echo.txt".
+fn image_files() -> Vec<ImageFile> {
+    vec![
+        file("etc/os-release", b"ID=debian\n"),
+        file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n"),
+        file("usr/lib/echo/a.conf", b"a"),
+        file("usr/lib/echo/sub/b.conf", b"bb"),
+        file("usr/lib/echo/a.conf.bak", b"ccc"),
+        file("echo.txt", b"dddd"),
+        file("srv/app/echo.txt", b"eeeee"),
+    ]
+}
+
+fn image_info(config_json: &str) -> ImageInfo {
+    ImageInfo { config_json: config_json.into(), os: "linux".into(), architecture: "amd64".into() }
+}
+
+/// What echo must return for [`image_files`]: (package name, version = content length, layer).
+fn expected_echo_packages() -> Vec<(String, String, String)> {
+    [("echo.txt", 4), ("etc/os-release", 10), ("srv/app/echo.txt", 5), ("usr/lib/echo/a.conf", 1)]
+        .into_iter()
+        .map(|(path, len)| (path.to_owned(), len.to_string(), "sha256:layer1".to_owned()))
+        .collect()
+}
+
+fn echo_packages(run: &PluginRun) -> Vec<(String, String, String)> {
+    let mut packages: Vec<_> = run
+        .findings
+        .iter()
+        .filter_map(|finding| match finding {
+            Finding::Package(package) => {
+                assert_eq!(package.ecosystem, "echo");
+                assert_eq!(package.path, package.name);
+                assert_eq!(package.properties.get("mode").map(String::as_str), Some("100644"));
+                Some((package.name.clone(), package.version.clone(), package.properties["layer"].clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    packages.sort();
+    packages
+}
+
+fn run_named<'a>(runs: &'a [PluginRun], name: &str) -> &'a PluginRun {
+    let matching: Vec<_> = runs.iter().filter(|run| run.name == name).collect();
+    assert_eq!(matching.len(), 1, "exactly one run named {name:?} in {runs:#?}");
+    matching[0]
+}
+
+fn error_of(run: &PluginRun) -> &str {
+    run.error.as_deref().unwrap_or_else(|| panic!("{} has no error: {run:#?}", run.name))
+}
+
+#[test]
+fn every_failure_mode_gets_its_status_and_the_good_plugin_is_intact() {
+    let guests = ["deep-recursion", "echo", "fail", "future", "hog", "panic", "spin", "trap"];
+    let plugins = plugins_dir(&guests);
+    std::fs::write(plugins.path().join("garbage.wasm"), b"this is not webassembly").unwrap();
+    std::fs::write(plugins.path().join("notes.txt"), b"not a plugin, must be ignored").unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let host = load(plugins.path(), cache.path());
+
+    let loaded: Vec<&str> = host.plugins().iter().map(|plugin| plugin.name.as_str()).collect();
+    assert_eq!(loaded, ["deep-recursion", "echo", "fail", "hog", "panic", "spin", "trap"]);
+    let failed: Vec<(&str, RunStatus)> =
+        host.load_errors().iter().map(|error| (error.name.as_str(), error.status)).collect();
+    assert_eq!(failed, [("future", RunStatus::Incompatible), ("garbage", RunStatus::LoadFailed)]);
+
+    let runs = host.analyze(&image_info("{}"), &image_files());
+    let names: Vec<&str> = runs.iter().map(|run| run.name.as_str()).collect();
+    assert_eq!(names, ["deep-recursion", "echo", "fail", "future", "garbage", "hog", "panic", "spin", "trap"]);
+
+    let echo = run_named(&runs, "echo");
+    assert_eq!((echo.status, &echo.error, echo.version.as_str()), (RunStatus::Ok, &None, "2.3.4"));
+    assert_eq!(echo_packages(echo), expected_echo_packages());
+
+    let trap = run_named(&runs, "trap");
+    assert_eq!(trap.status, RunStatus::Trapped);
+    assert!(error_of(trap).contains("unreachable"), "{}", error_of(trap));
+
+    let panic = run_named(&runs, "panic");
+    assert_eq!(panic.status, RunStatus::Trapped);
+    // The guest's stderr tail carries the panic message (the guest got 0 files: no patterns).
+    assert!(error_of(panic).contains("ECR-TEST-PANIC: the panic guest gave up after 0 files"), "{}", error_of(panic));
+
+    let fail = run_named(&runs, "fail");
+    assert_eq!(fail.status, RunStatus::Failed);
+    assert_eq!(error_of(fail), "returned an error: fail guest: database format not recognised");
+
+    let hog = run_named(&runs, "hog");
+    assert_eq!(hog.status, RunStatus::OutOfMemory, "{hog:#?}");
+    assert!(error_of(hog).contains("exceeded the memory limit of 64.0 MiB"), "{}", error_of(hog));
+    // Rust's allocation-failure message, from the guest's stderr.
+    assert!(error_of(hog).contains("memory allocation of"), "{}", error_of(hog));
+
+    let spin = run_named(&runs, "spin");
+    assert_eq!(spin.status, RunStatus::TimedOut, "{spin:#?}");
+    assert!(error_of(spin).contains("exceeded the CPU time limit of 2.0 s"), "{}", error_of(spin));
+    // Stopped at the deadline: not before, and not much after (generous for a shared machine).
+    assert!((2000..8000).contains(&spin.duration_ms), "spin ran {} ms", spin.duration_ms);
+
+    let deep = run_named(&runs, "deep-recursion");
+    assert_eq!(deep.status, RunStatus::Trapped);
+    assert!(error_of(deep).contains("stack"), "{}", error_of(deep));
+
+    let future = run_named(&runs, "future");
+    assert_eq!(future.status, RunStatus::Incompatible);
+    assert_eq!(future.status.as_str(), "incompatible");
+    let message = error_of(future);
+    assert!(message.contains("built for contract 0.2.0"), "{message}");
+    assert!(message.contains("this host speaks 0.1.x"), "{message}");
+    assert!(message.contains("rebuild the plugin against wit/"), "{message}");
+
+    let garbage = run_named(&runs, "garbage");
+    assert_eq!(garbage.status, RunStatus::LoadFailed);
+    assert!(error_of(garbage).contains("not a valid WebAssembly component"), "{}", error_of(garbage));
+
+    for run in &runs {
+        if run.status != RunStatus::Ok {
+            assert!(run.findings.is_empty(), "{run:#?}");
+        }
+    }
+}
+
+#[test]
+fn echo_gets_only_the_files_matching_its_own_patterns() {
+    let plugins = plugins_dir(&["echo", "fail"]);
+    let cache = tempfile::tempdir().unwrap();
+    let host = load(plugins.path(), cache.path());
+    assert_eq!(host.patterns(), ["**/echo.txt", "etc/os-release", "usr/lib/echo/*.conf"]);
+
+    let runs = host.analyze(&image_info(r#"{"config":{}}"#), &image_files());
+    let echo = run_named(&runs, "echo");
+    assert_eq!(echo.status, RunStatus::Ok);
+    // `*` stays within a component (no usr/lib/echo/sub/b.conf), and nothing unasked-for.
+    assert_eq!(echo_packages(echo), expected_echo_packages());
+    let distros: Vec<_> = echo
+        .findings
+        .iter()
+        .filter_map(|finding| match finding {
+            Finding::Distro(distro) => {
+                Some((distro.id.as_str(), distro.version_id.as_str(), distro.pretty_name.as_deref()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(distros, [("linux", "amd64", Some("config of 13 bytes"))]);
+
+    // State never leaks between calls: a second image gets its own, smaller answer.
+    let runs = host.analyze(&image_info("{}"), &[file("echo.txt", b"x")]);
+    let echo = run_named(&runs, "echo");
+    assert_eq!(echo_packages(echo), [("echo.txt".to_owned(), "1".to_owned(), "sha256:layer1".to_owned())]);
+}
+
+/// Reads one snoop probe's description by id.
+fn probes(run: &PluginRun) -> BTreeMap<String, String> {
+    run.findings
+        .iter()
+        .filter_map(|finding| match finding {
+            Finding::Issue(issue) => Some((issue.id.clone(), issue.description.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn snoop_observes_no_file_environment_clock_or_network() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+
+    let plugins = plugins_dir(&["snoop"]);
+    let cache = tempfile::tempdir().unwrap();
+    let host = load(plugins.path(), cache.path());
+    let runs = host.analyze(&image_info(&format!(r#"{{"port": {port}}}"#)), &[]);
+    let snoop = run_named(&runs, "snoop");
+    assert_eq!(snoop.status, RunStatus::Ok, "{snoop:#?}");
+    let probes = probes(snoop);
+    assert_eq!(probes.len(), 11, "{probes:#?}");
+
+    for id in ["SNOOP-FS-PASSWD", "SNOOP-FS-ROOT", "SNOOP-FS-CWD", "SNOOP-NET-TCP", "SNOOP-NET-DNS"] {
+        assert!(probes[id].starts_with("denied: "), "{id}: {}", probes[id]);
+    }
+    assert_eq!(probes["SNOOP-ENV"], "denied: no environment variables");
+    assert_eq!(probes["SNOOP-ARGS"], "denied: no arguments");
+    assert_eq!(probes["SNOOP-STDIN"], "denied: stdin is empty");
+    assert_eq!(probes["SNOOP-CLOCK-WALL"], "nanos since epoch: ok: 0");
+    assert_eq!(probes["SNOOP-CLOCK-MONO"], "elapsed nanos: 0");
+    // The guest asked to sleep 30 s: virtual time passes at once and holds no host thread.
+    assert_eq!(probes["SNOOP-SLEEP"], "slept nanos: 0");
+    assert!(snoop.duration_ms < 10_000, "snoop took {} ms", snoop.duration_ms);
+
+    match listener.accept() {
+        Err(error) if error.kind() == ErrorKind::WouldBlock => {}
+        other => panic!("the guest reached the host's listener: {other:?}"),
+    }
+}
+
+#[test]
+fn second_load_uses_the_artifact_cache_and_survives_a_damaged_one() {
+    let plugins = plugins_dir(&["echo"]);
+    let cache = tempfile::tempdir().unwrap();
+    let compiled_dir = cache.path().join("compiled");
+
+    let first = load(plugins.path(), cache.path());
+    assert!(!first.plugins()[0].compiled_from_cache);
+    let artifacts: Vec<_> = std::fs::read_dir(&compiled_dir).unwrap().map(|entry| entry.unwrap().path()).collect();
+    assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+    let artifact = &artifacts[0];
+    let sha256 = &first.plugins()[0].sha256;
+    assert!(artifact.file_name().unwrap().to_str().unwrap().starts_with(&format!("{sha256}-")), "{artifact:?}");
+    assert!(artifact.extension().is_some_and(|ext| ext == "cwasm"));
+
+    let second = load(plugins.path(), cache.path());
+    let mut expected = first.plugins()[0].clone();
+    expected.compiled_from_cache = true;
+    assert_eq!(second.plugins()[0], expected);
+    let runs = second.analyze(&image_info("{}"), &image_files());
+    assert_eq!(echo_packages(run_named(&runs, "echo")), expected_echo_packages());
+
+    // A damaged artifact is compiled again and replaced, not fatal. It is damaged in place while
+    // hosts that loaded it are alive: they must not depend on the file (no mmap, no SIGBUS).
+    std::fs::write(artifact, b"garbage").unwrap();
+    let third = load(plugins.path(), cache.path());
+    assert!(!third.plugins()[0].compiled_from_cache);
+    assert!(third.load_errors().is_empty(), "{:?}", third.load_errors());
+    let fourth = load(plugins.path(), cache.path());
+    assert!(fourth.plugins()[0].compiled_from_cache);
+}
+
+#[test]
+fn descriptors_say_what_was_loaded_and_duplicates_are_refused() {
+    let plugins = plugins_dir(&["echo"]);
+    // The same plugin under a second file name: the first by path wins, the other is reported.
+    std::fs::copy(guest_path("echo"), plugins.path().join("zz-echo-copy.wasm")).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let host = load(plugins.path(), cache.path());
+
+    let [echo] = host.plugins() else { panic!("{:#?}", host.plugins()) };
+    assert_eq!(echo.name, "echo");
+    assert_eq!(echo.version, "2.3.4");
+    assert_eq!(echo.description, "returns one package per file it receives");
+    assert_eq!(echo.contract_version, "0.1.0");
+    assert_eq!(echo.source, PluginSource::Path(plugins.path().join("echo.wasm")));
+    let wasm = std::fs::read(guest_path("echo")).unwrap();
+    assert_eq!(echo.sha256, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&wasm)));
+
+    let [duplicate] = host.load_errors() else { panic!("{:#?}", host.load_errors()) };
+    assert_eq!(duplicate.name, "echo");
+    assert_eq!(duplicate.status, RunStatus::LoadFailed);
+    assert_eq!(duplicate.source, PluginSource::Path(plugins.path().join("zz-echo-copy.wasm")));
+    assert!(duplicate.error.contains("already loaded from"), "{}", duplicate.error);
+}
+
+#[test]
+fn components_that_are_not_analyzers_are_load_errors() {
+    let plugins = tempfile::tempdir().unwrap();
+    // A valid, empty core module and a valid, empty component: neither exports an analyzer.
+    std::fs::write(plugins.path().join("core-module.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(plugins.path().join("empty-component.wasm"), b"\0asm\x0d\0\x01\0").unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let host = load(plugins.path(), cache.path());
+    assert!(host.plugins().is_empty());
+    assert!(host.patterns().is_empty());
+
+    let errors: BTreeMap<&str, (RunStatus, &str)> =
+        host.load_errors().iter().map(|error| (error.name.as_str(), (error.status, error.error.as_str()))).collect();
+    let (status, message) = errors["core-module"];
+    assert_eq!(status, RunStatus::LoadFailed);
+    assert!(message.starts_with("not a valid WebAssembly component"), "{message}");
+    let (status, message) = errors["empty-component"];
+    assert_eq!(status, RunStatus::LoadFailed);
+    assert!(message.contains("does not export `ecr-engine:plugin/analyzer` (it exports nothing)"), "{message}");
+
+    let runs = host.analyze(&image_info("{}"), &[]);
+    let statuses: Vec<(&str, &str)> = runs.iter().map(|run| (run.name.as_str(), run.status.as_str())).collect();
+    assert_eq!(statuses, [("core-module", "load-error"), ("empty-component", "load-error")]);
+}
+
+#[test]
+fn missing_plugins_dir_means_no_plugins() {
+    let cache = tempfile::tempdir().unwrap();
+    let host = load(&cache.path().join("does-not-exist"), cache.path());
+    assert!(host.plugins().is_empty());
+    assert!(host.load_errors().is_empty());
+    assert!(host.analyze(&image_info("{}"), &image_files()).is_empty());
+}
