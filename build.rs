@@ -61,9 +61,7 @@ fn main() {
 
     // The same directory `cargo` uses for the host (CARGO_TARGET_DIR or `<workspace>/target`);
     // relative CARGO_TARGET_DIR is taken from the workspace root, where cargo is normally run.
-    let target_dir = env::var_os("CARGO_TARGET_DIR")
-        .map(|dir| root.join(dir))
-        .unwrap_or_else(|| root.join("target"));
+    let target_dir = env::var_os("CARGO_TARGET_DIR").map(|dir| root.join(dir)).unwrap_or_else(|| root.join("target"));
     let guest_dir = target_dir.join("guests");
     let artifacts = guest_dir.join(GUEST_TARGET).join(GUEST_PROFILE);
 
@@ -76,14 +74,9 @@ fn main() {
     let artifact = |prefix: &str, dir: &str| {
         let path = artifacts.join(format!("{prefix}{}.wasm", dir.replace('-', "_")));
         if !path.is_file() {
-            fail(&format!(
-                "the guest build finished but {} is missing",
-                path.display()
-            ));
+            fail(&format!("the guest build finished but {} is missing", path.display()));
         }
-        path.to_str()
-            .unwrap_or_else(|| fail(&format!("non-UTF-8 path {}", path.display())))
-            .to_owned()
+        path.to_str().unwrap_or_else(|| fail(&format!("non-UTF-8 path {}", path.display()))).to_owned()
     };
 
     let mut builtin_rs = String::from(
@@ -136,9 +129,7 @@ fn require_guest_target(rustc: &OsString) {
         .unwrap_or_else(|error| fail(&format!("cannot run {}: {error}", rustc.display())));
     let libdir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
     let has_std = fs::read_dir(&libdir).is_ok_and(|entries| {
-        entries
-            .filter_map(Result::ok)
-            .any(|entry| entry.file_name().to_string_lossy().starts_with("libstd-"))
+        entries.filter_map(Result::ok).any(|entry| entry.file_name().to_string_lossy().starts_with("libstd-"))
     });
     if !output.status.success() || !has_std {
         fail(&format!(
@@ -163,9 +154,7 @@ fn build_guests(root: &Path, guest_dir: &Path, packages: &[String]) {
     }
     for (key, _) in env::vars_os() {
         let key_str = key.to_string_lossy();
-        if CLEARED_ENV.contains(&key_str.as_ref())
-            || CLEARED_ENV_PREFIXES.iter().any(|p| key_str.starts_with(p))
-        {
+        if CLEARED_ENV.contains(&key_str.as_ref()) || CLEARED_ENV_PREFIXES.iter().any(|p| key_str.starts_with(p)) {
             command.env_remove(&key);
         }
     }
@@ -176,9 +165,8 @@ fn build_guests(root: &Path, guest_dir: &Path, packages: &[String]) {
         .env("CARGO_BUILD_BUILD_DIR", guest_dir)
         // Nested cargo's stdout could contain `cargo:` lines the outer cargo would interpret.
         .stdout(Stdio::from(io::stderr()));
-    let status = command
-        .status()
-        .unwrap_or_else(|error| fail(&format!("cannot run cargo for the guest plugins: {error}")));
+    let status =
+        command.status().unwrap_or_else(|error| fail(&format!("cannot run cargo for the guest plugins: {error}")));
     if !status.success() {
         fail(&format!(
             "building the guest plugins ({}) for {GUEST_TARGET} failed; see the cargo output above",
@@ -192,8 +180,7 @@ fn write_if_changed(path: &Path, content: &str) {
     if fs::read_to_string(path).is_ok_and(|old| old == content) {
         return;
     }
-    fs::write(path, content)
-        .unwrap_or_else(|error| fail(&format!("cannot write {}: {error}", path.display())));
+    fs::write(path, content).unwrap_or_else(|error| fail(&format!("cannot write {}: {error}", path.display())));
 }
 
 fn fail(message: &str) -> ! {

@@ -4,7 +4,7 @@
 //! network.
 
 use ecr_engine::model::{Finding, ImageFile, ImageInfo};
-use ecr_engine::plugin::{Limits, PluginHost, PluginOptions, PluginRun, PluginSource, RunStatus};
+use ecr_engine::plugin::{Limits, PluginHost, PluginOptions, PluginRun, PluginSource, RunStatus, describe_plugins};
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::net::TcpListener;
@@ -14,7 +14,8 @@ use tempfile::TempDir;
 
 include!(concat!(env!("OUT_DIR"), "/test_guests.rs"));
 
-const LIMITS: Limits = Limits { memory_bytes: 64 * 1024 * 1024, cpu_time: Duration::from_secs(2) };
+const LIMITS: Limits =
+    Limits { memory_bytes: 64 * 1024 * 1024, cpu_time: Duration::from_secs(2), max_result_bytes: 1024 * 1024 };
 
 fn guest_path(name: &str) -> &'static str {
     TEST_GUESTS
@@ -34,11 +35,15 @@ fn plugins_dir(guests: &[&str]) -> TempDir {
 }
 
 fn load(plugins: &Path, cache: &Path) -> PluginHost {
+    load_with(plugins, cache, LIMITS)
+}
+
+fn load_with(plugins: &Path, cache: &Path, limits: Limits) -> PluginHost {
     PluginHost::load(&PluginOptions {
         plugins_dir: Some(plugins.to_owned()),
         builtin: false,
         cache_dir: cache.to_owned(),
-        limits: LIMITS,
+        limits,
     })
     .unwrap()
 }
@@ -202,6 +207,23 @@ fn echo_gets_only_the_files_matching_its_own_patterns() {
     assert_eq!(echo_packages(echo), [("echo.txt".to_owned(), "1".to_owned(), "sha256:layer1".to_owned())]);
 }
 
+#[test]
+fn findings_beyond_the_result_limit_are_refused() {
+    let plugins = plugins_dir(&["echo"]);
+    let cache = tempfile::tempdir().unwrap();
+    // Echo returns 5 findings (64 bytes of allowance each, plus their text): over 300 bytes.
+    let host = load_with(plugins.path(), cache.path(), Limits { max_result_bytes: 300, ..LIMITS });
+    let runs = host.analyze(&image_info("{}"), &image_files());
+    let echo = run_named(&runs, "echo");
+    assert_eq!(echo.status, RunStatus::OutOfMemory);
+    assert!(error_of(echo).contains("of findings, more than the limit of 300 bytes"), "{}", error_of(echo));
+    assert!(echo.findings.is_empty());
+
+    let host = load_with(plugins.path(), cache.path(), Limits { max_result_bytes: 4096, ..LIMITS });
+    let runs = host.analyze(&image_info("{}"), &image_files());
+    assert_eq!(echo_packages(run_named(&runs, "echo")), expected_echo_packages());
+}
+
 /// Reads one snoop probe's description by id.
 fn probes(run: &PluginRun) -> BTreeMap<String, String> {
     run.findings
@@ -300,6 +322,11 @@ fn descriptors_say_what_was_loaded_and_duplicates_are_refused() {
     assert_eq!(duplicate.status, RunStatus::LoadFailed);
     assert_eq!(duplicate.source, PluginSource::Path(plugins.path().join("zz-echo-copy.wasm")));
     assert!(duplicate.error.contains("already loaded from"), "{}", duplicate.error);
+
+    let listing = describe_plugins(&host);
+    assert!(listing.starts_with("echo 2.3.4 (contract 0.1.0, "), "{listing}");
+    assert!(listing.contains("patterns: etc/os-release, usr/lib/echo/*.conf, **/echo.txt"), "{listing}");
+    assert!(listing.contains("zz-echo-copy.wasm): load-error: another plugin named"), "{listing}");
 }
 
 #[test]
@@ -325,6 +352,30 @@ fn components_that_are_not_analyzers_are_load_errors() {
     let runs = host.analyze(&image_info("{}"), &[]);
     let statuses: Vec<(&str, &str)> = runs.iter().map(|run| (run.name.as_str(), run.status.as_str())).collect();
     assert_eq!(statuses, [("core-module", "load-error"), ("empty-component", "load-error")]);
+}
+
+#[test]
+fn builtin_plugins_are_embedded_and_load_cleanly() {
+    let cache = tempfile::tempdir().unwrap();
+    let host = PluginHost::load(&PluginOptions {
+        plugins_dir: Some(cache.path().join("no-plugins-here")),
+        builtin: true,
+        cache_dir: cache.path().to_owned(),
+        limits: LIMITS,
+    })
+    .unwrap();
+    assert!(host.load_errors().is_empty(), "{:#?}", host.load_errors());
+    // plugins/dpkg is one of the default analyzers.
+    assert!(host.plugins().iter().any(|plugin| plugin.name == "dpkg"), "{:#?}", host.plugins());
+    for plugin in host.plugins() {
+        assert_eq!(plugin.source, PluginSource::Builtin);
+        assert_eq!(plugin.contract_version, "0.1.0");
+        assert!(!plugin.patterns.is_empty(), "{plugin:#?}");
+    }
+    // An image with nothing to analyze is no reason to fail.
+    for run in host.analyze(&image_info("{}"), &[]) {
+        assert_eq!(run.status, RunStatus::Ok, "{run:#?}");
+    }
 }
 
 #[test]

@@ -38,10 +38,9 @@ impl ArtifactCache {
             // content hash of the wasm and of the engine configuration; wasmtime also checks the
             // header and rejects artifacts of another version or configuration. Anyone able to
             // plant a file there could already run code as this user.
-            match unsafe { Component::deserialize(engine, &artifact) } {
-                Ok(component) => return Ok((component, true)),
-                // Stale or damaged: compile again and replace it.
-                Err(_) => {}
+            // If it is stale or damaged, fall through: compile again and replace it.
+            if let Ok(component) = unsafe { Component::deserialize(engine, &artifact) } {
+                return Ok((component, true));
             }
         }
         let compiled = engine.precompile_component(wasm)?;

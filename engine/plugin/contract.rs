@@ -89,36 +89,87 @@ pub(super) fn check_exports(engine: &Engine, component: &Component) -> Result<Ve
 }
 
 fn check_export_names(names: &[&str]) -> Result<Version, ContractError> {
-    let Some(name) = names.iter().find(|name| {
-        name.strip_prefix(ANALYZER_INTERFACE).is_some_and(|rest| rest.is_empty() || rest.starts_with('@'))
-    }) else {
+    let analyzers: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|name| {
+            name.strip_prefix(ANALYZER_INTERFACE).is_some_and(|rest| rest.is_empty() || rest.starts_with('@'))
+        })
+        .collect();
+    if analyzers.is_empty() {
         let listed = if names.is_empty() { "nothing".to_owned() } else { names.join(", ") };
         return Err(ContractError::NotAnAnalyzer(format!(
             "the component does not export `{ANALYZER_INTERFACE}` (it exports {listed}), so it \
              is not an ecr-engine analyzer plugin; build it against the `plugin` world in wit/"
         )));
-    };
+    }
+    // A component may export the analyzer for several contract versions: any one this host can
+    // run will do; otherwise the first one explains the refusal.
+    let mut refusal = None;
+    for name in analyzers {
+        match analyzer_version(name) {
+            Ok(version) => return Ok(version),
+            Err(message) => {
+                refusal.get_or_insert(message);
+            }
+        }
+    }
+    Err(ContractError::Incompatible(refusal.unwrap_or_default()))
+}
+
+/// The version of one exported analyzer interface if this host can run it, else why not.
+fn analyzer_version(name: &str) -> Result<Version, String> {
     let rebuild = "rebuild the plugin against wit/ of this release";
     let host = HOST_CONTRACT.accepted();
     let Some(version_text) = name.strip_prefix(ANALYZER_INTERFACE).and_then(|rest| rest.strip_prefix('@')) else {
-        return Err(ContractError::Incompatible(format!(
-            "exports `{name}` without a contract version, this host speaks {host}; {rebuild}"
-        )));
+        return Err(format!("exports `{name}` without a contract version, this host speaks {host}; {rebuild}"));
     };
     match Version::parse(version_text) {
         Some(version) if HOST_CONTRACT.can_run(version) => Ok(version),
-        Some(version) => Err(ContractError::Incompatible(format!(
-            "built for contract {version}, this host speaks {host}; {rebuild}"
-        ))),
-        None => Err(ContractError::Incompatible(format!(
-            "exports `{name}`, whose version is not MAJOR.MINOR.PATCH; this host speaks {host}; \
-             {rebuild}"
-        ))),
+        Some(version) => Err(format!("built for contract {version}, this host speaks {host}; {rebuild}")),
+        None => {
+            Err(format!("exports `{name}`, whose version is not MAJOR.MINOR.PATCH; this host speaks {host}; {rebuild}"))
+        }
     }
 }
 
+/// Per-finding allowance in [`result_bytes`], so that many empty findings still count.
+const FINDING_OVERHEAD_BYTES: u64 = 64;
+
+/// Roughly how much a plugin's findings weigh: their text plus a fixed overhead per finding.
+pub(super) fn result_bytes(findings: &[Finding]) -> u64 {
+    fn opt(text: &Option<String>) -> usize {
+        text.as_ref().map_or(0, String::len)
+    }
+    fn all(texts: &[String]) -> usize {
+        texts.iter().map(String::len).sum()
+    }
+    let text: usize = findings
+        .iter()
+        .map(|finding| match finding {
+            Finding::Package(p) => {
+                p.name.len()
+                    + p.version.len()
+                    + p.ecosystem.len()
+                    + opt(&p.source_name)
+                    + opt(&p.source_version)
+                    + opt(&p.arch)
+                    + all(&p.licenses)
+                    + opt(&p.purl)
+                    + p.path.len()
+                    + all(&p.installed_files)
+                    + p.properties.iter().map(|(key, value)| key.len() + value.len()).sum::<usize>()
+            }
+            Finding::Distro(d) => d.id.len() + d.version_id.len() + opt(&d.pretty_name) + d.path.len(),
+            Finding::Issue(i) => i.id.len() + i.title.len() + i.description.len() + opt(&i.remediation) + opt(&i.path),
+            Finding::FileError(e) => e.path.len() + e.message.len(),
+        })
+        .sum();
+    text as u64 + findings.len() as u64 * FINDING_OVERHEAD_BYTES
+}
+
 /// Cuts a string a plugin returned to [`MAX_STRING_BYTES`].
-fn bounded(mut text: String) -> String {
+pub(super) fn bounded(mut text: String) -> String {
     if text.len() > MAX_STRING_BYTES {
         let mut end = MAX_STRING_BYTES;
         while !text.is_char_boundary(end) {
@@ -270,6 +321,10 @@ mod tests {
             check_export_names(&["ecr-engine:plugin/analyzer@next"]),
             Err(ContractError::Incompatible(_))
         ));
+
+        // Several versions exported: the one this host runs is chosen, wherever it is listed.
+        let both = check_export_names(&["ecr-engine:plugin/analyzer@0.2.0", "ecr-engine:plugin/analyzer@0.1.1"]);
+        assert_eq!(both, Ok(v("0.1.1")));
 
         let Err(ContractError::NotAnAnalyzer(message)) =
             check_export_names(&["ecr-engine:plugin/analyzer-extra@0.1.0", "wasi:cli/run@0.2.0"])

@@ -23,7 +23,7 @@ use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use wasmtime::component::Linker;
@@ -37,6 +37,8 @@ mod builtin {
 const MAX_COMPONENT_BYTES: u64 = 64 * 1024 * 1024;
 /// Longest plugin name accepted from `describe`.
 const MAX_NAME_BYTES: usize = 64;
+/// Most patterns a plugin may declare (the built-in ones have about ten).
+const MAX_PATTERNS: usize = 1024;
 
 /// Resource limits applied to every plugin call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,12 +48,19 @@ pub struct Limits {
     /// Time a call may run before it is stopped (measured as wall time while the plugin runs,
     /// with a granularity of 10 ms).
     pub cpu_time: Duration,
+    /// Cap on the findings one call may return (their text, roughly), so that one plugin cannot
+    /// flood the report and the store.
+    pub max_result_bytes: u64,
 }
 
 impl Default for Limits {
-    /// 256 MiB and 10 s.
+    /// 256 MiB of memory, 10 s, 64 MiB of findings.
     fn default() -> Self {
-        Limits { memory_bytes: 256 * 1024 * 1024, cpu_time: Duration::from_secs(10) }
+        Limits {
+            memory_bytes: 256 * 1024 * 1024,
+            cpu_time: Duration::from_secs(10),
+            max_result_bytes: 64 * 1024 * 1024,
+        }
     }
 }
 
@@ -140,7 +149,8 @@ pub enum RunStatus {
     Trapped,
     /// It exceeded the CPU deadline.
     TimedOut,
-    /// It tried to grow its memory beyond the limit.
+    /// It tried to grow its memory beyond the limit, or returned more findings than
+    /// [`Limits::max_result_bytes`].
     OutOfMemory,
     /// It was built for a contract version this host cannot run.
     Incompatible,
@@ -190,7 +200,7 @@ pub struct PluginRun {
 
 /// The loaded plugins and the engine that runs them.
 pub struct PluginHost {
-    // Field order is drop order: the ticker thread holds an engine handle and stops first.
+    /// Drives the CPU deadline; its thread stops when the host is dropped.
     _ticker: EpochTicker,
     engine: Engine,
     limits: Limits,
@@ -247,6 +257,9 @@ impl Candidate {
 }
 
 type Loaded = (PluginDescriptor, Runnable);
+/// A load failure: the status to report ([`RunStatus::Incompatible`] or [`RunStatus::LoadFailed`])
+/// and why.
+type LoadFailure = (RunStatus, String);
 
 impl PluginHost {
     /// Loads the plugins. Fails only if the engine itself cannot start; a plugin that cannot be
@@ -276,7 +289,7 @@ impl PluginHost {
             }),
         }
 
-        let results: Vec<(Candidate, Result<Loaded, (RunStatus, String)>)> = candidates
+        let results: Vec<(Candidate, Result<Loaded, LoadFailure>)> = candidates
             .into_par_iter()
             .map(|candidate| {
                 let result = load_one(&engine, &linker, &cache, &opts.limits, &candidate);
@@ -284,39 +297,19 @@ impl PluginHost {
             })
             .collect();
 
-        // By name: a file in the plugins directory replaces a built-in of the same name; two
-        // files with the same name keep the first by path (candidates are in path order).
-        let mut by_name: BTreeMap<String, Loaded> = BTreeMap::new();
+        let mut loaded = Vec::new();
         for (candidate, result) in results {
-            let (descriptor, runnable) = match result {
-                Ok(loaded) => loaded,
-                Err((status, error)) => {
-                    load_errors.push(PluginLoadError {
-                        name: candidate.name(),
-                        source: candidate.source(),
-                        status,
-                        error,
-                    });
-                    continue;
-                }
-            };
-            match by_name.get(&descriptor.name) {
-                Some((kept, _)) if kept.source != PluginSource::Builtin => {
-                    load_errors.push(PluginLoadError {
-                        name: descriptor.name.clone(),
-                        source: descriptor.source,
-                        status: RunStatus::LoadFailed,
-                        error: format!(
-                            "another plugin named {:?} is already loaded from {}",
-                            descriptor.name, kept.source
-                        ),
-                    });
-                }
-                _ => {
-                    by_name.insert(descriptor.name.clone(), (descriptor, runnable));
-                }
+            match result {
+                Ok(plugin) => loaded.push(plugin),
+                Err((status, error)) => load_errors.push(PluginLoadError {
+                    name: candidate.name(),
+                    source: candidate.source(),
+                    status,
+                    error,
+                }),
             }
         }
+        let by_name = resolve_names(loaded, &mut load_errors);
         load_errors.sort_by(|a, b| (&a.name, a.source.to_string()).cmp(&(&b.name, b.source.to_string())));
         let (plugins, runnable) = by_name.into_values().unzip();
         Ok(PluginHost { _ticker: ticker, engine, limits: opts.limits.clone(), plugins, runnable, load_errors })
@@ -390,8 +383,21 @@ impl PluginHost {
             .instantiate(&mut store)
             .and_then(|plugin| plugin.ecr_engine_plugin_analyzer().call_analyze(&mut store, image, &selected));
         let (status, error, findings) = match sandbox::classify(&store, &self.limits, result) {
-            Ok(Ok(findings)) => (RunStatus::Ok, None, findings.into_iter().map(Finding::from).collect()),
-            Ok(Err(message)) => (RunStatus::Failed, Some(format!("returned an error: {message}")), Vec::new()),
+            Ok(Ok(findings)) => match contract::result_bytes(&findings) {
+                size if size > self.limits.max_result_bytes => (
+                    RunStatus::OutOfMemory,
+                    Some(format!(
+                        "returned {} of findings, more than the limit of {}",
+                        human_size(size),
+                        human_size(self.limits.max_result_bytes)
+                    )),
+                    Vec::new(),
+                ),
+                _ => (RunStatus::Ok, None, findings.into_iter().map(Finding::from).collect()),
+            },
+            Ok(Err(message)) => {
+                (RunStatus::Failed, Some(format!("returned an error: {}", contract::bounded(message))), Vec::new())
+            }
             Err((status, message)) => (status, Some(message), Vec::new()),
         };
         PluginRun {
@@ -405,6 +411,44 @@ impl PluginHost {
     }
 }
 
+/// Keeps one plugin per name, in name order. A file in the plugins directory replaces a built-in
+/// of the same name; otherwise the first of two plugins with one name is kept (built-ins come
+/// first, files in path order) and the other becomes a load error.
+fn resolve_names<T>(
+    loaded: Vec<(PluginDescriptor, T)>,
+    load_errors: &mut Vec<PluginLoadError>,
+) -> BTreeMap<String, (PluginDescriptor, T)> {
+    let mut by_name: BTreeMap<String, (PluginDescriptor, T)> = BTreeMap::new();
+    for (descriptor, plugin) in loaded {
+        match by_name.get(&descriptor.name) {
+            Some((kept, _))
+                if !(kept.source == PluginSource::Builtin && descriptor.source != PluginSource::Builtin) =>
+            {
+                load_errors.push(PluginLoadError {
+                    name: descriptor.name.clone(),
+                    source: descriptor.source,
+                    status: RunStatus::LoadFailed,
+                    error: format!("another plugin named {:?} is already loaded from {}", descriptor.name, kept.source),
+                });
+            }
+            _ => {
+                by_name.insert(descriptor.name.clone(), (descriptor, plugin));
+            }
+        }
+    }
+    by_name
+}
+
+/// A size for messages: "300 bytes", "1.5 KiB", "64.0 MiB".
+fn human_size(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    match bytes as f64 {
+        size if size >= KIB * KIB => format!("{:.1} MiB", size / (KIB * KIB)),
+        size if size >= KIB => format!("{:.1} KiB", size / KIB),
+        _ => format!("{bytes} bytes"),
+    }
+}
+
 /// A human-readable listing of the loaded plugins and the load errors (`plugins list`).
 pub fn describe_plugins(host: &PluginHost) -> String {
     let mut text = String::new();
@@ -413,8 +457,9 @@ pub fn describe_plugins(host: &PluginHost) -> String {
     }
     for plugin in &host.plugins {
         let cache = if plugin.compiled_from_cache { "cached" } else { "compiled" };
-        text.push_str(&format!(
-            "{} {} (contract {}, {}, {cache}, sha256:{})\n  {}\n  patterns: {}\n",
+        let _ = writeln!(
+            text,
+            "{} {} (contract {}, {}, {cache}, sha256:{})\n  {}\n  patterns: {}",
             plugin.name,
             plugin.version,
             plugin.contract_version,
@@ -422,10 +467,10 @@ pub fn describe_plugins(host: &PluginHost) -> String {
             plugin.sha256,
             plugin.description,
             if plugin.patterns.is_empty() { "(none)".to_owned() } else { plugin.patterns.join(", ") },
-        ));
+        );
     }
     for error in &host.load_errors {
-        text.push_str(&format!("{} ({}): {}: {}\n", error.name, error.source, error.status, error.error));
+        let _ = writeln!(text, "{} ({}): {}: {}", error.name, error.source, error.status, error.error);
     }
     text
 }
@@ -437,7 +482,7 @@ fn load_one(
     cache: &ArtifactCache,
     limits: &Limits,
     candidate: &Candidate,
-) -> Result<Loaded, (RunStatus, String)> {
+) -> Result<Loaded, LoadFailure> {
     let failed = |message: String| (RunStatus::LoadFailed, message);
     let wasm = candidate.wasm().map_err(failed)?;
     let sha256 = hex::encode(Sha256::digest(&wasm));
@@ -460,7 +505,7 @@ fn load_one(
     let result =
         pre.instantiate(&mut store).and_then(|plugin| plugin.ecr_engine_plugin_analyzer().call_describe(&mut store));
     let info = sandbox::classify(&store, limits, result)
-        .map_err(|(status, message)| failed(format!("describe() failed ({status}): {message}")))?;
+        .map_err(|(_, message)| failed(format!("describe() failed: {message}")))?;
 
     let name = info.name;
     let valid_name = !name.is_empty()
@@ -472,11 +517,17 @@ fn load_one(
              characters of A-Z, a-z, 0-9, '-', '_', '.'"
         )));
     }
+    if info.patterns.len() > MAX_PATTERNS {
+        return Err(failed(format!(
+            "describe() returned {} patterns, more than the {MAX_PATTERNS} a plugin may have",
+            info.patterns.len()
+        )));
+    }
     let globs = compile_patterns(&info.patterns).map_err(failed)?;
     let descriptor = PluginDescriptor {
         name,
-        version: info.version,
-        description: info.description,
+        version: contract::bounded(info.version),
+        description: contract::bounded(info.description),
         patterns: info.patterns,
         sha256,
         contract_version: contract_version.to_string(),
@@ -539,6 +590,59 @@ mod tests {
             assert_eq!(status.as_str(), text);
             assert_eq!(serde_json::to_string(&status).unwrap(), format!("\"{text}\""));
         }
+    }
+
+    fn descriptor(name: &str, source: PluginSource) -> PluginDescriptor {
+        PluginDescriptor {
+            name: name.into(),
+            version: "1".into(),
+            description: String::new(),
+            patterns: Vec::new(),
+            sha256: String::new(),
+            contract_version: "0.1.0".into(),
+            source,
+            compiled_from_cache: false,
+        }
+    }
+
+    #[test]
+    fn a_file_replaces_a_builtin_and_duplicates_are_reported() {
+        let file = |path: &str| PluginSource::Path(PathBuf::from(path));
+        let loaded = vec![
+            (descriptor("dpkg", PluginSource::Builtin), 1),
+            (descriptor("npm", PluginSource::Builtin), 2),
+            (descriptor("apk", PluginSource::Builtin), 3),
+            (descriptor("apk", PluginSource::Builtin), 4),
+            (descriptor("dpkg", file("/p/a.wasm")), 5),
+            (descriptor("dpkg", file("/p/b.wasm")), 6),
+            (descriptor("extra", file("/p/c.wasm")), 7),
+        ];
+        let mut errors = Vec::new();
+        let kept: Vec<(String, String, i32)> = resolve_names(loaded, &mut errors)
+            .into_values()
+            .map(|(descriptor, tag)| (descriptor.name, descriptor.source.to_string(), tag))
+            .collect();
+        let expected =
+            [("apk", "builtin", 3), ("dpkg", "/p/a.wasm", 5), ("extra", "/p/c.wasm", 7), ("npm", "builtin", 2)];
+        let expected: Vec<(String, String, i32)> =
+            expected.iter().map(|&(name, source, tag)| (name.into(), source.into(), tag)).collect();
+        assert_eq!(kept, expected);
+        let errors: Vec<(&str, String, &str)> =
+            errors.iter().map(|e| (e.name.as_str(), e.source.to_string(), e.error.as_str())).collect();
+        assert_eq!(
+            errors,
+            [
+                ("apk", "builtin".to_owned(), "another plugin named \"apk\" is already loaded from builtin"),
+                ("dpkg", "/p/b.wasm".to_owned(), "another plugin named \"dpkg\" is already loaded from /p/a.wasm"),
+            ]
+        );
+    }
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_size(300), "300 bytes");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(64 * 1024 * 1024), "64.0 MiB");
     }
 
     #[test]

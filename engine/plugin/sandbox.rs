@@ -1,7 +1,7 @@
 //! The per-call sandbox: store state, the locked-down WASI context, resource limits, the CPU
 //! deadline, and the translation of a failed call into a [`RunStatus`] with a clear message.
 
-use super::{Limits, RunStatus};
+use super::{Limits, RunStatus, human_size};
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
@@ -52,9 +52,9 @@ pub(super) fn linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     linker.allow_shadowing(true);
-    if false { monotonic_clock::add_to_linker::<Sandbox, VirtualMonotonic>(&mut linker, |sandbox| {
+    monotonic_clock::add_to_linker::<Sandbox, VirtualMonotonic>(&mut linker, |sandbox| {
         VirtualMonotonicView(sandbox.clocks())
-    })?; }
+    })?;
     linker.allow_shadowing(false);
     Ok(linker)
 }
@@ -62,9 +62,9 @@ pub(super) fn linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
 /// A fresh store for one call, with the memory cap and the CPU deadline armed.
 pub(super) fn new_store(engine: &Engine, limits: &Limits) -> Store<Sandbox> {
     let output = OutputTail::default();
-    // Deny by listing: no preopened directories, no environment, no arguments (all empty in a
-    // new builder, and never added here), stdin closed (reads see end of file), stdout and stderr
-    // into a small in-memory tail, clocks frozen at the epoch, and no network at all.
+    // No preopened directories, environment or arguments (a new builder has none and none are
+    // added), stdin closed (reads see end of file), stdout and stderr into a small in-memory
+    // tail, clocks frozen at the epoch, and no network at all (each use denied explicitly).
     let wasi = WasiCtxBuilder::new()
         .stdout(output.clone())
         .stderr(output.clone())
@@ -117,8 +117,8 @@ pub(super) fn classify<T>(
             RunStatus::OutOfMemory,
             format!(
                 "exceeded the memory limit of {} (tried to grow its memory to {})",
-                mib(limits.memory_bytes),
-                mib(desired as u64)
+                human_size(limits.memory_bytes),
+                human_size(desired as u64)
             ),
         )
     } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
@@ -141,10 +141,6 @@ pub(super) fn classify<T>(
     }
 }
 
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
-}
-
 /// The store limits, plus a record of whether a memory grow was refused because of them: the
 /// reliable sign that a plugin ran out of memory (rather than parsing trap messages).
 struct Limiter {
@@ -160,11 +156,6 @@ impl ResourceLimiter for Limiter {
             self.refused_memory = Some(desired);
         }
         Ok(allowed)
-    }
-
-    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        // The host itself could not provide the memory; to the plugin it is the same failure.
-        self.limits.memory_grow_failed(error)
     }
 
     fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
@@ -251,14 +242,15 @@ impl OutputTail {
         tail.extend(keep);
     }
 
-    /// The tail as text on one line: newlines become " | " so it fits a report cell.
+    /// The tail as text on one line: newlines become " | " so it fits a report cell. Rust's hint
+    /// to set RUST_BACKTRACE is dropped: a plugin has no environment, so it cannot be followed.
     fn text(&self) -> String {
         let tail = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let bytes: Vec<u8> = tail.iter().copied().collect();
         String::from_utf8_lossy(&bytes)
             .lines()
             .map(str::trim_end)
-            .filter(|line| !line.is_empty())
+            .filter(|line| !line.is_empty() && !line.starts_with("note: run with `RUST_BACKTRACE=1`"))
             .collect::<Vec<_>>()
             .join(" | ")
     }
@@ -361,7 +353,7 @@ mod tests {
     fn output_tail_keeps_the_end() {
         let tail = OutputTail::default();
         tail.push(&vec![b'a'; OUTPUT_TAIL_BYTES]);
-        tail.push(b"\npanicked at lib.rs:\nboom\n");
+        tail.push(b"\npanicked at lib.rs:\nboom\nnote: run with `RUST_BACKTRACE=1` environment variable\n");
         let text = tail.text();
         assert!(text.ends_with("panicked at lib.rs: | boom"), "{text}");
         assert_eq!(tail.0.lock().unwrap().len(), OUTPUT_TAIL_BYTES);

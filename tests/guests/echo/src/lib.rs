@@ -14,11 +14,7 @@ impl Guest for Echo {
             name: "echo".into(),
             version: "2.3.4".into(),
             description: "returns one package per file it receives".into(),
-            patterns: vec![
-                "etc/os-release".into(),
-                "usr/lib/echo/*.conf".into(),
-                "**/echo.txt".into(),
-            ],
+            patterns: vec!["etc/os-release".into(), "usr/lib/echo/*.conf".into(), "**/echo.txt".into()],
         }
     }
 
@@ -35,10 +31,7 @@ impl Guest for Echo {
                     licenses: vec![],
                     purl: None,
                     installed_files: vec![],
-                    properties: vec![
-                        ("layer".into(), file.layer),
-                        ("mode".into(), format!("{:o}", file.mode)),
-                    ],
+                    properties: vec![("layer".into(), file.layer), ("mode".into(), format!("{:o}", file.mode))],
                     name: file.path.clone(),
                     path: file.path,
                 })

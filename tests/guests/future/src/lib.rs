@@ -6,8 +6,8 @@ wit_bindgen::generate!({
     path: "wit",
 });
 
-use exports::ecr_engine::plugin::analyzer::Guest;
 use ecr_engine::plugin::types::{File, Finding, ImageInfo, PluginInfo};
+use exports::ecr_engine::plugin::analyzer::Guest;
 
 struct Future;
 

@@ -15,10 +15,7 @@ impl Guest for Panic {
     }
 
     fn analyze(_image: ImageInfo, files: Vec<File>) -> Result<Vec<Finding>, String> {
-        panic!(
-            "ECR-TEST-PANIC: the panic guest gave up after {} files",
-            files.len()
-        )
+        panic!("ECR-TEST-PANIC: the panic guest gave up after {} files", files.len())
     }
 }
 

@@ -43,26 +43,12 @@ impl Guest for Snoop {
     }
 
     fn analyze(image: ImageInfo, _files: Vec<File>) -> Result<Vec<Finding>, String> {
-        let port: u16 = image
-            .config_json
-            .chars()
-            .filter(char::is_ascii_digit)
-            .collect::<String>()
-            .parse()
-            .unwrap_or(9);
+        let port: u16 = image.config_json.chars().filter(char::is_ascii_digit).collect::<String>().parse().unwrap_or(9);
 
         let env: Vec<(String, String)> = std::env::vars().collect();
-        let env = if env.is_empty() {
-            Err("no environment variables")
-        } else {
-            Ok(env)
-        };
+        let env = if env.is_empty() { Err("no environment variables") } else { Ok(env) };
         let args: Vec<String> = std::env::args().collect();
-        let args = if args.is_empty() {
-            Err("no arguments")
-        } else {
-            Ok(args)
-        };
+        let args = if args.is_empty() { Err("no arguments") } else { Ok(args) };
         let mut stdin = Vec::new();
         let stdin = match std::io::stdin().read_to_end(&mut stdin) {
             Ok(0) => Err("stdin is empty".to_string()),
@@ -71,9 +57,7 @@ impl Guest for Snoop {
         };
 
         // A frozen clock shows up as the epoch; a real one as seconds since 1970.
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|since| since.as_nanos());
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|since| since.as_nanos());
         let start = Instant::now();
         std::hint::black_box((0..100_000u64).sum::<u64>());
         let mono = start.elapsed().as_nanos();
@@ -84,20 +68,12 @@ impl Guest for Snoop {
         let slept = before_sleep.elapsed().as_nanos();
 
         let tcp = TcpStream::connect(("127.0.0.1", port)).map(|stream| stream.peer_addr().ok());
-        let dns = ("localhost", port)
-            .to_socket_addrs()
-            .map(|addrs| addrs.collect::<Vec<_>>());
+        let dns = ("localhost", port).to_socket_addrs().map(|addrs| addrs.collect::<Vec<_>>());
 
         Ok(vec![
             issue("SNOOP-FS-PASSWD", outcome(std::fs::read_to_string("/etc/passwd"))),
-            issue(
-                "SNOOP-FS-ROOT",
-                outcome(std::fs::read_dir("/").map(|dir| dir.count())),
-            ),
-            issue(
-                "SNOOP-FS-CWD",
-                outcome(std::fs::read_dir(".").map(|dir| dir.count())),
-            ),
+            issue("SNOOP-FS-ROOT", outcome(std::fs::read_dir("/").map(|dir| dir.count()))),
+            issue("SNOOP-FS-CWD", outcome(std::fs::read_dir(".").map(|dir| dir.count()))),
             issue("SNOOP-ENV", outcome(env)),
             issue("SNOOP-ARGS", outcome(args)),
             issue("SNOOP-STDIN", outcome(stdin)),
