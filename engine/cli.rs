@@ -60,6 +60,9 @@ struct ScanArgs {
     /// Largest file handed to analyzers; bigger files are skipped with a warning, e.g. 128M.
     #[arg(long, value_parser = parse_size, default_value = "128M")]
     max_file_size: u64,
+    /// Leave out issues with this check id (e.g. CFG-001); repeat or comma-separate for several.
+    #[arg(long, value_delimiter = ',')]
+    skip_check: Vec<String>,
     #[command(flatten)]
     plugins: PluginArgs,
 }
@@ -151,7 +154,8 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode> {
         platform: args.platform.as_deref().map(Platform::parse).transpose()?,
         limits: LayerLimits { max_layer_bytes: args.max_layer_size, max_file_bytes: args.max_file_size },
     };
-    let report = scan::scan(&args.target, &host, &options)?;
+    let mut report = scan::scan(&args.target, &host, &options)?;
+    report.skip_checks(&args.skip_check);
     let rendered = report.render(args.format);
     match &args.output {
         Some(path) => {

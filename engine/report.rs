@@ -275,6 +275,11 @@ impl Report {
         self.issues.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)));
     }
 
+    /// Drops issues the user chose to suppress (`--skip-check ID`).
+    pub fn skip_checks(&mut self, ids: &[String]) {
+        self.issues.retain(|issue| !ids.iter().any(|id| id.eq_ignore_ascii_case(&issue.id)));
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("report serializes")
     }

@@ -4,7 +4,7 @@
 use crate::image::{self, Platform, ResolvedImage};
 use crate::layer::{self, LayerContents, LayerLimits, Selector};
 use crate::model::{Finding, ImageFile, ImageInfo, Package};
-use crate::plugin::{PluginHost, PluginRun};
+use crate::plugin::{PluginHost, PluginRun, RunStatus};
 use crate::report::Report;
 use crate::rootfs;
 use crate::source::Target;
@@ -125,29 +125,50 @@ fn scan_image(target_text: &str, image: &ResolvedImage, host: &PluginHost, selec
     report
 }
 
-/// Runs the analyzers on the view after each layer that changed a selected path, so every
-/// package can be attributed to the layer that introduced it; the last such view is the image.
+/// Runs the analyzers on the image's merged view, then, for attribution, re-runs those that
+/// found packages on the view after each earlier layer that changed a selected path: a package
+/// belongs to the lowest layer whose view already had it.
 fn analyze_layers(host: &PluginHost, info: &ImageInfo, layers: &[LayerContents], digests: &[String], selector: &Selector) -> Analysis {
     let mut view = MergedView::new(layers, digests);
-    let mut package_layers: HashMap<PackageKey, String> = HashMap::new();
-    let mut last: Option<(Vec<PluginRun>, Vec<ImageFile>)> = None;
+    let mut changed = Vec::new();
     while view.layers_applied() < layers.len() {
         let layer = view.layers_applied();
-        if !view.apply_next(selector) {
-            continue;
+        if view.apply_next(selector) {
+            changed.push(layer);
         }
-        let files = view.files(selector);
-        let runs = host.analyze(info, &files);
-        for run in &runs {
-            for finding in &run.findings {
-                if let Finding::Package(package) = finding {
-                    package_layers.entry(PackageKey::new(&run.name, package)).or_insert_with(|| digests[layer].clone());
-                }
-            }
-        }
-        last = Some((runs, files));
     }
-    let (runs, files) = last.unwrap_or_else(|| (host.analyze(info, &[]), Vec::new()));
+    let files = view.files(selector);
+    let runs = host.analyze(info, &files);
+    let mut package_layers: HashMap<PackageKey, String> = HashMap::new();
+    let found_packages: Vec<&str> = runs
+        .iter()
+        .filter(|run| run.status == RunStatus::Ok && run.findings.iter().any(|f| matches!(f, Finding::Package(_))))
+        .map(|run| run.name.as_str())
+        .collect();
+    if let Some((&last, earlier)) = changed.split_last()
+        && !found_packages.is_empty()
+    {
+        let mut view = MergedView::new(layers, digests);
+        for &layer in earlier {
+            while view.layers_applied() <= layer {
+                view.apply_next(selector);
+            }
+            let snapshot = host.analyze_only(info, &view.files(selector), |name| found_packages.contains(&name));
+            record_packages(&mut package_layers, &snapshot, &digests[layer]);
+        }
+        record_packages(&mut package_layers, &runs, &digests[last]);
+    }
     let file_layers = files.into_iter().map(|f| (f.path, f.layer)).collect();
     Analysis { runs, file_layers, package_layers }
+}
+
+/// Views are recorded bottom-up, so the first layer recorded for a package is the lowest.
+fn record_packages(package_layers: &mut HashMap<PackageKey, String>, runs: &[PluginRun], layer: &str) {
+    for run in runs {
+        for finding in &run.findings {
+            if let Finding::Package(package) = finding {
+                package_layers.entry(PackageKey::new(&run.name, package)).or_insert_with(|| layer.to_string());
+            }
+        }
+    }
 }

@@ -122,6 +122,10 @@ fn layered_spec() -> ImageSpec {
 
 fn assert_layered_result(result: &ScanResult, layers: &[String]) {
     assert_complete(result);
+    assert_layered_packages(result, layers);
+}
+
+fn assert_layered_packages(result: &ScanResult, layers: &[String]) {
     assert_eq!(result.packages(), pairs(&[("a", "1.0"), ("b", "2.0"), ("libssl3", "3.0.11-1~deb12u2")]));
     assert_eq!(result.package("a")["layer"], layers[0].as_str());
     assert_eq!(result.package("libssl3")["layer"], layers[2].as_str());
@@ -271,4 +275,54 @@ fn table_output_is_the_default() {
     assert!(status.success());
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(report["packages"].as_array().unwrap().len(), 3);
+}
+
+include!(concat!(env!("OUT_DIR"), "/test_guests.rs"));
+
+fn guest(name: &str) -> &'static str {
+    TEST_GUESTS.iter().find(|(n, _)| *n == name).map(|(_, path)| *path).expect("test guest")
+}
+
+/// Broken plugins beside the built-in ones, in a real scan: each is reported with its own status,
+/// the scan is marked incomplete, and the dpkg analyzer's packages are all there.
+#[test]
+fn broken_plugins_do_not_take_the_scan_down() {
+    let spec = layered_spec();
+    let dir = tempfile::tempdir().unwrap();
+    let built = write_oci_layout(&[(&spec, None)], dir.path(), false);
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    for name in ["trap", "spin", "hog", "fail", "snoop", "future"] {
+        std::fs::copy(guest(name), plugins.join(format!("{name}.wasm"))).unwrap();
+    }
+    let result = cli::scan(
+        &cli::target("oci", dir.path()),
+        &["--plugins-dir", plugins.to_str().unwrap(), "--plugin-timeout", "1", "--plugin-memory", "64M"],
+    );
+    assert_eq!(result.code, 3, "{}", result.stderr);
+    assert_eq!(result.report["complete"], false);
+    assert_layered_packages(&result, &built[0].layer_digests);
+    assert_eq!(result.plugin("dpkg")["status"], "ok");
+    for (name, status, needle) in [
+        ("trap", "trap", "unreachable"),
+        ("spin", "timeout", ""),
+        ("hog", "out-of-memory", "memory limit"),
+        ("fail", "error", "returned an error"),
+        ("future", "incompatible", "0.2.0"),
+    ] {
+        let plugin = result.plugin(name);
+        assert_eq!(plugin["status"], status, "{name}: {plugin}");
+        assert!(plugin["error"].as_str().unwrap().contains(needle), "{name}: {plugin}");
+    }
+    // The snoop plugin ran fine and saw nothing of the host: no files, no environment, no clock.
+    assert_eq!(result.plugin("snoop")["status"], "ok");
+    let issues = result.report["issues"].as_array().unwrap();
+    let probe = |id: &str| -> String {
+        let issue = issues.iter().find(|i| i["id"] == id).unwrap_or_else(|| panic!("no {id} in {issues:?}"));
+        issue["description"].as_str().unwrap().to_string()
+    };
+    for id in ["SNOOP-FS-PASSWD", "SNOOP-FS-ROOT", "SNOOP-ENV", "SNOOP-NET-TCP", "SNOOP-NET-DNS"] {
+        assert!(probe(id).starts_with("denied: "), "{id}: {}", probe(id));
+    }
+    assert_eq!(probe("SNOOP-CLOCK-WALL"), "nanos since epoch: ok: 0");
 }

@@ -338,12 +338,7 @@ impl PluginHost {
     /// patterns (a plugin with no matching files still runs: it may only need the config). The
     /// result has one run per loaded plugin and one per load error, sorted by name.
     pub fn analyze(&self, image: &ImageInfo, files: &[ImageFile]) -> Vec<PluginRun> {
-        let mut runs: Vec<PluginRun> = self
-            .plugins
-            .par_iter()
-            .zip(self.runnable.par_iter())
-            .map(|(descriptor, runnable)| self.run(descriptor, runnable, image, files))
-            .collect();
+        let mut runs = self.analyze_only(image, files, |_| true);
         runs.extend(self.load_errors.iter().map(|error| PluginRun {
             name: error.name.clone(),
             version: String::new(),
@@ -354,6 +349,17 @@ impl PluginHost {
         }));
         runs.sort_by(|a, b| a.name.cmp(&b.name));
         runs
+    }
+
+    /// Like [`PluginHost::analyze`], for the loaded plugins `wanted` picks (by name) only, and
+    /// without the load errors: for re-running some plugins on another view of the same image.
+    pub fn analyze_only(&self, image: &ImageInfo, files: &[ImageFile], wanted: impl Fn(&str) -> bool + Sync) -> Vec<PluginRun> {
+        self.plugins
+            .par_iter()
+            .zip(self.runnable.par_iter())
+            .filter(|(descriptor, _)| wanted(&descriptor.name))
+            .map(|(descriptor, runnable)| self.run(descriptor, runnable, image, files))
+            .collect()
     }
 
     fn run(
