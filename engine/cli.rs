@@ -2,12 +2,16 @@
 
 use crate::image::Platform;
 use crate::layer::LayerLimits;
+use crate::model::Severity;
 use crate::plugin::{self, Limits, PluginHost, PluginOptions};
+use crate::policy::{self, Policy};
 use crate::report::Format;
 use crate::scan::{self, ScanOptions};
+use crate::store::{self, AdvisorySource, Store};
+use crate::vuln::{self, import, matcher::MatchOptions};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -25,14 +29,61 @@ pub struct Cli {
 enum Command {
     /// Scan one image: docker-archive:PATH, oci-archive:PATH, oci:DIR[:REF], dir:PATH, or a bare path.
     ///
-    /// Exit status: 0 complete, 1 the scan could not run, 3 the report is incomplete (a layer or
-    /// a plugin failed; the report says which).
+    /// Exit status: 0 complete; 1 the scan could not run; 3 the report is incomplete (a layer or
+    /// a plugin failed; the report says which); --exit-code N when findings remain.
     Scan(ScanArgs),
+    /// Manage the vulnerability data (OSV records) in the store.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// Inspect analyzer plugins.
     Plugins {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Import OSV records: JSON files, directories of them, or osv.dev's per-ecosystem all.zip.
+    Import {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Download osv.dev's dumps for the ecosystems ecr-engine matches and import them.
+    Update {
+        /// Where the dumps are: <URL>/<ecosystem>/all.zip.
+        #[arg(long, env = "ECR_ENGINE_DB_URL", default_value = import::DEFAULT_BASE_URL)]
+        base_url: String,
+        /// Only these OSV ecosystems (repeatable), e.g. --ecosystem Debian --ecosystem npm.
+        #[arg(long = "ecosystem")]
+        ecosystems: Vec<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Show what vulnerability data is loaded and when it was imported.
+    Status {
+        #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct DbArgs {
+    /// The store (vulnerability data). Default: $XDG_DATA_HOME/ecr-engine/ecr-engine.db.
+    #[arg(long, env = "ECR_ENGINE_DB")]
+    db: Option<PathBuf>,
+}
+
+impl DbArgs {
+    fn path(&self) -> PathBuf {
+        self.db.clone().unwrap_or_else(store::default_path)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +114,24 @@ struct ScanArgs {
     /// Leave out issues with this check id (e.g. CFG-001); repeat or comma-separate for several.
     #[arg(long, value_delimiter = ',')]
     skip_check: Vec<String>,
+    /// Report only these severities, e.g. HIGH,CRITICAL.
+    #[arg(long, value_parser = policy::parse_severities)]
+    severity: Option<Vec<Severity>>,
+    /// Leave out vulnerabilities that have no fixed version yet.
+    #[arg(long)]
+    ignore_unfixed: bool,
+    /// Ids to leave out, one per line: `ID [exp:YYYY-MM-DD] [# reason]`. Default:
+    /// .ecr-engine-ignore in the current directory, if present.
+    #[arg(long)]
+    ignore_file: Option<PathBuf>,
+    /// Exit with this status when vulnerabilities or issues remain after filtering.
+    #[arg(long, default_value_t = 0)]
+    exit_code: u8,
+    /// Also match development dependencies that are only declared in lockfiles.
+    #[arg(long)]
+    include_dev_deps: bool,
+    #[command(flatten)]
+    db: DbArgs,
     #[command(flatten)]
     plugins: PluginArgs,
 }
@@ -140,6 +209,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => run_scan(args),
+        Command::Db { command } => run_db(command),
         Command::Plugins { command: PluginsCommand::List(args) } => {
             let host = PluginHost::load(&args.options()?)?;
             print!("{}", plugin::describe_plugins(&host));
@@ -154,8 +224,27 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode> {
         platform: args.platform.as_deref().map(Platform::parse).transpose()?,
         limits: LayerLimits { max_layer_bytes: args.max_layer_size, max_file_bytes: args.max_file_size },
     };
+    let ignore = match &args.ignore_file {
+        Some(path) => policy::read_ignore_file(path)?,
+        None if Path::new(DEFAULT_IGNORE_FILE).is_file() => policy::read_ignore_file(Path::new(DEFAULT_IGNORE_FILE))?,
+        None => Vec::new(),
+    };
+    let policy = Policy {
+        severities: args.severity.clone().unwrap_or_default(),
+        ignore_unfixed: args.ignore_unfixed,
+        ignore,
+        skip_checks: args.skip_check.clone(),
+    };
+    let today = time::OffsetDateTime::now_utc().date();
+    let store = Store::open_existing(&args.db.path())?;
     let mut report = scan::scan(&args.target, &host, &options)?;
-    report.skip_checks(&args.skip_check);
+    vuln::assess(
+        &mut report,
+        store.as_ref().map(|s| s as &dyn AdvisorySource),
+        today,
+        MatchOptions { include_dev: args.include_dev_deps },
+    )?;
+    policy.apply(&mut report, today);
     let rendered = report.render(args.format);
     match &args.output {
         Some(path) => {
@@ -171,13 +260,80 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode> {
         }
         None => print!("{rendered}"),
     }
+    for error in &report.errors {
+        eprintln!("error: {error}");
+    }
+    if args.exit_code != 0 && (!report.vulnerabilities.is_empty() || !report.issues.is_empty()) {
+        return Ok(ExitCode::from(args.exit_code));
+    }
     if !report.complete {
-        for error in &report.errors {
-            eprintln!("error: {error}");
-        }
         return Ok(ExitCode::from(EXIT_INCOMPLETE));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Read when present and no --ignore-file is given, like .trivyignore.
+const DEFAULT_IGNORE_FILE: &str = ".ecr-engine-ignore";
+
+fn run_db(command: DbCommand) -> Result<ExitCode> {
+    match command {
+        DbCommand::Import { paths, db } => {
+            let mut store = Store::open(&db.path())?;
+            let report = import::import_paths(&mut store, &paths)?;
+            print_import(&report, store.path());
+        }
+        DbCommand::Update { base_url, ecosystems, db } => {
+            let ecosystems =
+                if ecosystems.is_empty() { import::ECOSYSTEMS.iter().map(|e| e.to_string()).collect() } else { ecosystems };
+            let path = db.path();
+            let mut store = Store::open(&path)?;
+            let work_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            let (report, notes) = import::update(&mut store, &base_url, &ecosystems, &work_dir)?;
+            for note in notes {
+                eprintln!("note: {note}");
+            }
+            print_import(&report, store.path());
+        }
+        DbCommand::Status { format, db } => {
+            let path = db.path();
+            let Some(store) = Store::open_existing(&path)? else {
+                bail!("no vulnerability data at {}; run `ecr-engine db update` or `ecr-engine db import PATH`", path.display());
+            };
+            let status = store.status()?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&status)?),
+                _ => {
+                    println!("Store:      {}", status.path.display());
+                    println!("Advisories: {}", status.advisories);
+                    match &status.last_import {
+                        Some((when, sources)) => println!("Imported:   {when} from {sources}"),
+                        None => println!("Imported:   never"),
+                    }
+                    for ecosystem in &status.ecosystems {
+                        println!("  {:<24} {:>8} advisories  {:>7} packages", ecosystem.key, ecosystem.advisories, ecosystem.packages);
+                    }
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_import(report: &import::ImportReport, path: &Path) {
+    for rejection in &report.rejections {
+        eprintln!("skipped: {rejection}");
+    }
+    println!(
+        "{}: read {} records in {:.1}s ({:.0}/s): {} stored, {} unchanged, {} withdrawn, {} rejected",
+        path.display(),
+        report.read,
+        report.seconds,
+        report.read as f64 / report.seconds.max(1e-9),
+        report.stored,
+        report.unchanged,
+        report.withdrawn,
+        report.rejected
+    );
 }
 
 #[cfg(test)]

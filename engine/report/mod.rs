@@ -10,12 +10,19 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+mod cyclonedx;
+mod sarif;
+
 pub const SCHEMA: &str = "ecr-engine/report/v1";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Table,
     Json,
+    /// SARIF 2.1.0, for GitHub code scanning and other static-analysis dashboards.
+    Sarif,
+    /// CycloneDX 1.6 JSON SBOM with vulnerabilities.
+    Cyclonedx,
 }
 
 #[derive(Debug, Serialize)]
@@ -33,7 +40,15 @@ pub struct Report {
     pub vulnerabilities: Vec<VulnerabilityEntry>,
     pub issues: Vec<IssueEntry>,
     pub plugins: Vec<PluginEntry>,
+    /// Findings left out on purpose (--severity, --ignore-unfixed, the ignore file, --skip-check).
+    pub suppressed: Suppressed,
     pub stats: Stats,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Suppressed {
+    pub vulnerabilities: usize,
+    pub issues: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -71,7 +86,7 @@ pub struct LayerSection {
     pub status: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PackageEntry {
     pub name: String,
     pub version: String,
@@ -89,17 +104,27 @@ pub struct PackageEntry {
     pub properties: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct VulnerabilityEntry {
+    /// The CVE id when the vulnerability has one, else the advisory's own id.
     pub id: String,
+    /// Every other id it is known by (GHSA, DSA, DEBIAN-CVE, ALPINE-CVE...).
     pub aliases: Vec<String>,
     pub package: String,
     pub installed_version: String,
+    /// null: no fix yet.
     pub fixed_version: Option<String>,
     pub severity: Severity,
+    /// CVSS base score, when a vector was given.
+    pub score: Option<f64>,
+    /// The OSV ecosystem of the advisory, e.g. "Debian:12".
     pub ecosystem: String,
+    pub purl: Option<String>,
+    /// The layer that introduced the package.
     pub layer: Option<String>,
     pub summary: String,
+    /// The advisories this entry merges.
+    pub advisories: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -148,6 +173,7 @@ impl Report {
             vulnerabilities: Vec::new(),
             issues: Vec::new(),
             plugins: Vec::new(),
+            suppressed: Suppressed::default(),
             stats: Stats::default(),
         }
     }
@@ -275,9 +301,21 @@ impl Report {
         self.issues.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)));
     }
 
-    /// Drops issues the user chose to suppress (`--skip-check ID`).
-    pub fn skip_checks(&mut self, ids: &[String]) {
-        self.issues.retain(|issue| !ids.iter().any(|id| id.eq_ignore_ascii_case(&issue.id)));
+    /// An issue the host itself raises (end of life, ...), reported under the plugin name
+    /// "ecr-engine".
+    pub fn add_host_issue(&mut self, issue: crate::model::Issue) {
+        self.issues.push(IssueEntry {
+            id: issue.id,
+            plugin: "ecr-engine".to_string(),
+            severity: issue.severity,
+            title: issue.title,
+            description: issue.description,
+            remediation: issue.remediation,
+            path: issue.path,
+            history_index: issue.history_index,
+            layer: None,
+        });
+        self.issues.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)));
     }
 
     pub fn to_json(&self) -> String {
@@ -288,6 +326,8 @@ impl Report {
         match format {
             Format::Json => self.to_json() + "\n",
             Format::Table => self.to_table(),
+            Format::Sarif => sarif::render(self) + "\n",
+            Format::Cyclonedx => cyclonedx::render(self) + "\n",
         }
     }
 
@@ -332,12 +372,30 @@ impl Report {
             })
             .collect();
         table(&mut out, &["ECOSYSTEM", "NAME", "VERSION", "SOURCE", "ARCH", "LAYER"], &rows);
+        let _ = writeln!(out, "\nVulnerabilities: {} ({})", self.vulnerabilities.len(), self.severity_counts());
+        let rows: Vec<Vec<String>> = self
+            .vulnerabilities
+            .iter()
+            .map(|v| {
+                vec![
+                    severity_name(v.severity).to_string(),
+                    v.id.clone(),
+                    v.package.clone(),
+                    v.installed_version.clone(),
+                    v.fixed_version.clone().unwrap_or_else(|| "no fix yet".to_string()),
+                    v.layer.as_deref().map(short_digest).unwrap_or("-").to_string(),
+                ]
+            })
+            .collect();
+        if !rows.is_empty() {
+            table(&mut out, &["SEVERITY", "ID", "PACKAGE", "INSTALLED", "FIXED", "LAYER"], &rows);
+        }
         if !self.issues.is_empty() {
             let _ = writeln!(out, "\nIssues: {}", self.issues.len());
             let rows: Vec<Vec<String>> = self
                 .issues
                 .iter()
-                .map(|i| vec![format!("{:?}", i.severity).to_uppercase(), i.id.clone(), i.title.clone(), i.path.clone().unwrap_or_default()])
+                .map(|i| vec![severity_name(i.severity).to_string(), i.id.clone(), i.title.clone(), i.path.clone().unwrap_or_default()])
                 .collect();
             table(&mut out, &["SEVERITY", "ID", "TITLE", "PATH"], &rows);
         }
@@ -356,10 +414,45 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "\n{}",
+            "\nSummary: {} packages, {} vulnerabilities ({}), {} issues{}",
+            self.packages.len(),
+            self.vulnerabilities.len(),
+            self.severity_counts(),
+            self.issues.len(),
+            match self.suppressed.vulnerabilities + self.suppressed.issues {
+                0 => String::new(),
+                n => format!(", {n} suppressed"),
+            }
+        );
+        let _ = writeln!(
+            out,
+            "{}",
             if self.complete { "Scan complete.".to_string() } else { format!("Scan INCOMPLETE: {} problem(s) above; the results shown are partial.", self.errors.len()) }
         );
         out
+    }
+}
+
+impl Report {
+    /// "2 critical, 1 high" over the vulnerabilities, worst first; "none" when there are none.
+    pub fn severity_counts(&self) -> String {
+        let mut counts: BTreeMap<Severity, usize> = BTreeMap::new();
+        for v in &self.vulnerabilities {
+            *counts.entry(v.severity).or_default() += 1;
+        }
+        let parts: Vec<String> =
+            counts.iter().rev().map(|(s, n)| format!("{n} {}", severity_name(*s).to_ascii_lowercase())).collect();
+        if parts.is_empty() { "none".to_string() } else { parts.join(", ") }
+    }
+}
+
+pub fn severity_name(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Unknown => "UNKNOWN",
+        Severity::Low => "LOW",
+        Severity::Medium => "MEDIUM",
+        Severity::High => "HIGH",
+        Severity::Critical => "CRITICAL",
     }
 }
 

@@ -1,0 +1,237 @@
+//! The embedded store: one SQLite file (WAL mode, so several scans and an update can use it at
+//! once) holding the vulnerability data. Matching reads it through the narrow
+//! [`AdvisorySource`] trait, so a shared database can stand in for it later.
+
+use crate::model::Severity;
+use crate::vuln::ecosystem;
+use crate::vuln::osv::{Matching, Record};
+use crate::vuln::severity;
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS advisories (
+    id TEXT PRIMARY KEY,
+    modified TEXT NOT NULL,
+    published TEXT,
+    summary TEXT NOT NULL,
+    aliases TEXT NOT NULL,
+    source TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS affected (
+    advisory_id TEXT NOT NULL REFERENCES advisories(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    ecosystem TEXT NOT NULL,
+    package TEXT NOT NULL,
+    matching TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    score REAL
+);
+CREATE INDEX IF NOT EXISTS affected_lookup ON affected(key, package);
+CREATE INDEX IF NOT EXISTS affected_advisory ON affected(advisory_id);
+CREATE TABLE IF NOT EXISTS imports (
+    finished_at TEXT NOT NULL,
+    sources TEXT NOT NULL,
+    stored INTEGER NOT NULL,
+    withdrawn INTEGER NOT NULL,
+    rejected INTEGER NOT NULL
+);
+";
+
+/// One advisory's statement about one package, as stored.
+#[derive(Debug, Clone)]
+pub struct StoredAffected {
+    pub advisory_id: String,
+    /// The OSV ecosystem name, which decides the version rules.
+    pub ecosystem: String,
+    pub matching: Matching,
+    pub severity: Severity,
+    pub score: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredAdvisory {
+    pub id: String,
+    pub aliases: Vec<String>,
+    pub summary: String,
+}
+
+/// What matching needs from vulnerability data.
+pub trait AdvisorySource {
+    /// Advisories about `package` under ecosystem key `key` (see `vuln::ecosystem`).
+    fn affected(&self, key: &str, package: &str) -> Result<Vec<StoredAffected>>;
+    fn advisory(&self, id: &str) -> Result<Option<StoredAdvisory>>;
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// `$XDG_DATA_HOME/ecr-engine/ecr-engine.db` (`~/.local/share/ecr-engine/ecr-engine.db`).
+pub fn default_path() -> PathBuf {
+    dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("ecr-engine").join("ecr-engine.db")
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let conn = Connection::open(path).with_context(|| format!("cannot open the store {}", path.display()))?;
+        // Writers queue for a while rather than fail when another scan or update holds the lock.
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA).with_context(|| format!("{} is not an ecr-engine store", path.display()))?;
+        Ok(Store { conn, path: path.to_path_buf() })
+    }
+
+    /// Opens the store only if it exists (a scan without vulnerability data still works).
+    pub fn open_existing(path: &Path) -> Result<Option<Store>> {
+        if path.exists() { Store::open(path).map(Some) } else { Ok(None) }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Starts an import. Nothing it does is visible until [`AdvisoryImport::commit`]: a failed
+    /// or interrupted import leaves the data as it was.
+    pub fn begin_import(&mut self) -> Result<AdvisoryImport<'_>> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        Ok(AdvisoryImport { tx, stored: 0, withdrawn: 0, unchanged: 0 })
+    }
+
+    pub fn status(&self) -> Result<DbStatus> {
+        let advisories = self.conn.query_row("SELECT count(*) FROM advisories", [], |r| r.get(0))?;
+        let mut statement = self.conn.prepare(
+            "SELECT key, count(DISTINCT advisory_id), count(DISTINCT package) FROM affected GROUP BY key ORDER BY key",
+        )?;
+        let ecosystems = statement
+            .query_map([], |r| Ok(EcosystemStatus { key: r.get(0)?, advisories: r.get(1)?, packages: r.get(2)? }))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let last_import = self
+            .conn
+            .query_row("SELECT finished_at, sources FROM imports ORDER BY rowid DESC LIMIT 1", [], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .optional()?;
+        Ok(DbStatus { path: self.path.clone(), advisories, ecosystems, last_import })
+    }
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct DbStatus {
+    pub path: PathBuf,
+    pub advisories: i64,
+    pub ecosystems: Vec<EcosystemStatus>,
+    /// When the last import finished (UTC, RFC 3339) and what it read.
+    pub last_import: Option<(String, String)>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct EcosystemStatus {
+    pub key: String,
+    pub advisories: i64,
+    pub packages: i64,
+}
+
+pub struct AdvisoryImport<'a> {
+    tx: Transaction<'a>,
+    pub stored: u64,
+    pub withdrawn: u64,
+    pub unchanged: u64,
+}
+
+impl AdvisoryImport<'_> {
+    /// Stores one validated record, replacing an older copy; a withdrawn record removes it.
+    pub fn put(&mut self, record: &Record, source: &str) -> Result<()> {
+        if record.withdrawn.is_some() {
+            self.tx.execute("DELETE FROM advisories WHERE id = ?1", [&record.id])?;
+            self.withdrawn += 1;
+            return Ok(());
+        }
+        let existing: Option<String> =
+            self.tx.query_row("SELECT modified FROM advisories WHERE id = ?1", [&record.id], |r| r.get(0)).optional()?;
+        if existing.as_deref().is_some_and(|modified| modified >= record.modified.as_str()) {
+            // Re-importing the same or an older dump changes nothing.
+            self.unchanged += 1;
+            return Ok(());
+        }
+        self.tx.execute("DELETE FROM advisories WHERE id = ?1", [&record.id])?;
+        self.tx.execute(
+            "INSERT INTO advisories (id, modified, published, summary, aliases, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                record.id,
+                record.modified,
+                record.published,
+                record.summary_text(),
+                serde_json::to_string(&record.other_ids())?,
+                source
+            ],
+        )?;
+        let mut insert = self.tx.prepare_cached(
+            "INSERT INTO affected (advisory_id, key, ecosystem, package, matching, severity, score) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for affected in &record.affected {
+            let Some(package) = &affected.package else { continue };
+            let Some(key) = ecosystem::key_for_osv(&package.ecosystem) else { continue };
+            let (severity, score) = severity::assess(record, Some(affected));
+            insert.execute(params![
+                record.id,
+                key,
+                package.ecosystem,
+                package.name,
+                serde_json::to_string(&affected.matching)?,
+                crate::report::severity_name(severity),
+                score
+            ])?;
+        }
+        self.stored += 1;
+        Ok(())
+    }
+
+    pub fn commit(self, sources: &str, rejected: u64) -> Result<()> {
+        let finished = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
+        self.tx.execute(
+            "INSERT INTO imports (finished_at, sources, stored, withdrawn, rejected) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![finished, sources, self.stored as i64, self.withdrawn as i64, rejected as i64],
+        )?;
+        self.tx.commit()?;
+        Ok(())
+    }
+}
+
+
+impl AdvisorySource for Store {
+    fn affected(&self, key: &str, package: &str) -> Result<Vec<StoredAffected>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT advisory_id, ecosystem, matching, severity, score FROM affected WHERE key = ?1 AND package = ?2",
+        )?;
+        let rows = statement.query_map(params![key, package], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get(4)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (advisory_id, ecosystem, matching, severity, score) = row?;
+            let matching = serde_json::from_str(&matching).with_context(|| format!("stored ranges of {advisory_id}"))?;
+            out.push(StoredAffected { advisory_id, ecosystem, matching, severity: severity::from_word(&severity), score });
+        }
+        Ok(out)
+    }
+
+    fn advisory(&self, id: &str) -> Result<Option<StoredAdvisory>> {
+        let mut statement = self.conn.prepare_cached("SELECT id, aliases, summary FROM advisories WHERE id = ?1")?;
+        statement
+            .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+            .optional()?
+            .map(|(id, aliases, summary)| {
+                Ok(StoredAdvisory { aliases: serde_json::from_str(&aliases).context("stored aliases")?, id, summary })
+            })
+            .transpose()
+    }
+}
