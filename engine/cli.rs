@@ -2,7 +2,6 @@
 
 use crate::image::Platform;
 use crate::layer::LayerLimits;
-use crate::model::Severity;
 use crate::plugin::{self, Limits, PluginHost, PluginOptions};
 use crate::policy::{self, Policy};
 use crate::report::Format;
@@ -115,8 +114,8 @@ struct ScanArgs {
     #[arg(long, value_delimiter = ',')]
     skip_check: Vec<String>,
     /// Report only these severities, e.g. HIGH,CRITICAL.
-    #[arg(long, value_parser = policy::parse_severities)]
-    severity: Option<Vec<Severity>>,
+    #[arg(long)]
+    severity: Option<String>,
     /// Leave out vulnerabilities that have no fixed version yet.
     #[arg(long)]
     ignore_unfixed: bool,
@@ -230,7 +229,10 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode> {
         None => Vec::new(),
     };
     let policy = Policy {
-        severities: args.severity.clone().unwrap_or_default(),
+        severities: match &args.severity {
+            Some(list) => policy::parse_severities(list).map_err(anyhow::Error::msg)?,
+            None => Vec::new(),
+        },
         ignore_unfixed: args.ignore_unfixed,
         ignore,
         skip_checks: args.skip_check.clone(),

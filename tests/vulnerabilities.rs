@@ -1,0 +1,432 @@
+//! Vulnerability matching end to end: OSV records written for real vulnerabilities (real ids,
+//! ranges and fixed versions) imported with `ecr-engine db import`, images built in the test
+//! with affected and fixed package versions, scanned by the real binary.
+
+mod common;
+
+use common::cli::{self, ScanResult};
+use common::image::*;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+fn db_command(args: &[&str]) -> Output {
+    cli::command().args(args).output().expect("run ecr-engine")
+}
+
+fn write_records(dir: &Path, records: &[Value]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for record in records {
+        let id = record["id"].as_str().unwrap_or("no-id");
+        std::fs::write(dir.join(format!("{id}.json")), serde_json::to_vec_pretty(record).unwrap()).unwrap();
+    }
+}
+
+/// A store with `records` imported; returns its path.
+fn store_with(dir: &Path, records: &[Value]) -> PathBuf {
+    let osv = dir.join("osv");
+    write_records(&osv, records);
+    let db = dir.join("store.db");
+    let out = db_command(&["db", "import", osv.to_str().unwrap(), "--db", db.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    db
+}
+
+fn range(events: Value) -> Value {
+    json!([{"type": "ECOSYSTEM", "events": events}])
+}
+
+fn scan_with_db(target: &str, db: &Path, extra: &[&str]) -> ScanResult {
+    let mut args = vec!["--db", db.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    cli::scan(target, &args)
+}
+
+fn vulns(result: &ScanResult) -> Vec<&Value> {
+    result.report["vulnerabilities"].as_array().expect("vulnerabilities").iter().collect()
+}
+
+fn vuln<'a>(result: &'a ScanResult, id: &str, package: &str) -> &'a Value {
+    vulns(result)
+        .into_iter()
+        .find(|v| v["id"] == id && v["package"] == package)
+        .unwrap_or_else(|| panic!("no {id} for {package} in {:#}", result.report["vulnerabilities"]))
+}
+
+fn ids_for(result: &ScanResult, package: &str) -> Vec<String> {
+    let mut ids: Vec<String> =
+        vulns(result).iter().filter(|v| v["package"] == package).map(|v| v["id"].as_str().unwrap().to_string()).collect();
+    ids.sort();
+    ids
+}
+
+const GLIBC_CVSS: &str = "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H";
+
+/// CVE-2023-4911 ("Looney Tunables") in Debian 12's glibc, fixed in 2.36-9+deb12u3, published
+/// both as DSA-5514-1 and as DEBIAN-CVE-2023-4911; and a made-up OpenSSL record whose fix is a
+/// `~` version, to check dpkg ordering.
+fn debian_records() -> Vec<Value> {
+    vec![
+        json!({"id": "DSA-5514-1", "modified": "2023-10-03T00:00:00Z", "upstream": ["CVE-2023-4911"],
+               "summary": "glibc security update",
+               "affected": [{"package": {"ecosystem": "Debian:12", "name": "glibc"},
+                             "ranges": range(json!([{"introduced": "0"}, {"fixed": "2.36-9+deb12u3"}]))}]}),
+        json!({"id": "DEBIAN-CVE-2023-4911", "modified": "2023-10-04T00:00:00Z", "upstream": ["CVE-2023-4911"],
+               "details": "A buffer overflow was discovered in the GNU C Library's dynamic loader ld.so while processing the GLIBC_TUNABLES environment variable.",
+               "severity": [{"type": "CVSS_V3", "score": GLIBC_CVSS}],
+               "affected": [{"package": {"ecosystem": "Debian:12", "name": "glibc"},
+                             "ranges": range(json!([{"introduced": "0"}, {"fixed": "2.36-9+deb12u3"}]))}]}),
+        json!({"id": "DEBIAN-CVE-2099-0001", "modified": "2024-01-01T00:00:00Z",
+               "affected": [{"package": {"ecosystem": "Debian:12", "name": "openssl"},
+                             "ranges": range(json!([{"introduced": "0"}, {"fixed": "3.0.11-1~deb12u2"}]))}],
+               "database_specific": {"severity": "low"}}),
+        // Another release's record never applies to a Debian 12 image.
+        json!({"id": "DEBIAN-CVE-2099-0002", "modified": "2024-01-01T00:00:00Z",
+               "affected": [{"package": {"ecosystem": "Debian:11", "name": "glibc"},
+                             "ranges": range(json!([{"introduced": "0"}, {"fixed": "9.9"}]))}]}),
+    ]
+}
+
+fn debian_image(glibc: &str, openssl: &str, debian_version: &str) -> ImageSpec {
+    let status = [
+        dpkg_status_stanza("libc6", glibc, "amd64", Some("glibc"), "install ok installed"),
+        dpkg_status_stanza("libc-bin", glibc, "amd64", Some("glibc"), "install ok installed"),
+        dpkg_status_stanza("libssl3", openssl, "amd64", Some("openssl"), "install ok installed"),
+        dpkg_status_stanza("bash", "5.2.15-2+b2", "amd64", Some("bash (5.2.15-2)"), "install ok installed"),
+    ]
+    .concat();
+    ImageSpec::new(vec![
+        Layer::gzip(vec![Entry::file("etc/os-release", os_release("debian", debian_version, "Debian GNU/Linux"))]),
+        Layer::gzip(vec![Entry::file("var/lib/dpkg/status", status)]),
+    ])
+}
+
+fn layout_of(spec: &ImageSpec, dir: &Path) -> (String, BuiltImage) {
+    let layout = dir.join("layout");
+    let built = write_oci_layout(&[(spec, None)], &layout, false).remove(0);
+    (cli::target("oci", &layout), built)
+}
+
+#[test]
+fn debian_vulnerabilities_by_source_package_with_aliases_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store_with(dir.path(), &debian_records());
+    let (target, built) = layout_of(&debian_image("2.36-9+deb12u1", "3.0.11-1~deb12u1", "12"), dir.path());
+    let result = scan_with_db(&target, &db, &[]);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+
+    for package in ["libc6", "libc-bin"] {
+        assert_eq!(ids_for(&result, package), vec!["CVE-2023-4911"], "one entry per package, merged");
+        let v = vuln(&result, "CVE-2023-4911", package);
+        assert_eq!(v["aliases"], json!(["DEBIAN-CVE-2023-4911", "DSA-5514-1"]));
+        assert_eq!(v["severity"], "HIGH");
+        assert_eq!(v["score"], 7.8);
+        assert_eq!(v["fixed_version"], "2.36-9+deb12u3");
+        assert_eq!(v["installed_version"], "2.36-9+deb12u1");
+        assert_eq!(v["ecosystem"], "Debian:12");
+        assert_eq!(v["layer"], built.layer_digests[1].as_str());
+        assert!(v["summary"].as_str().unwrap().contains("glibc"), "{v}");
+    }
+    // 3.0.11-1~deb12u1 sorts before the fix 3.0.11-1~deb12u2: affected.
+    let ssl = vuln(&result, "DEBIAN-CVE-2099-0001", "libssl3");
+    assert_eq!(ssl["severity"], "LOW");
+    assert!(ids_for(&result, "bash").is_empty());
+
+    // The same image with the fixed versions: nothing.
+    let fixed_dir = tempfile::tempdir().unwrap();
+    let (fixed_target, _) = layout_of(&debian_image("2.36-9+deb12u3", "3.0.11-1", "12"), fixed_dir.path());
+    let fixed = scan_with_db(&fixed_target, &db, &[]);
+    assert_eq!(fixed.code, 0);
+    assert_eq!(vulns(&fixed).len(), 0, "{:#}", fixed.report["vulnerabilities"]);
+}
+
+#[test]
+fn alpine_vulnerabilities_by_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    // CVE-2023-5363 (OpenSSL), fixed in Alpine 3.18 by openssl 3.1.4-r0.
+    let db = store_with(
+        dir.path(),
+        &[
+            json!({"id": "ALPINE-CVE-2023-5363", "modified": "2023-10-25T00:00:00Z", "upstream": ["CVE-2023-5363"],
+                   "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}],
+                   "affected": [{"package": {"ecosystem": "Alpine:v3.18", "name": "openssl"},
+                                 "ranges": range(json!([{"introduced": "0"}, {"fixed": "3.1.4-r0"}]))}]}),
+            json!({"id": "ALPINE-CVE-2099-0003", "modified": "2024-01-01T00:00:00Z",
+                   "affected": [{"package": {"ecosystem": "Alpine:v3.18", "name": "busybox"},
+                                 "ranges": range(json!([{"introduced": "0"}, {"fixed": "1.36.1-r2"}]))}]}),
+        ],
+    );
+    let installed = "C:Q1aaa=\nP:libssl3\nV:3.1.3-r0\nA:x86_64\no:openssl\nL:Apache-2.0\n\n\
+                     C:Q1bbb=\nP:libcrypto3\nV:3.1.3-r0\nA:x86_64\no:openssl\nL:Apache-2.0\n\n\
+                     C:Q1ccc=\nP:busybox\nV:1.36.1-r5\nA:x86_64\no:busybox\nL:GPL-2.0-only\n\n";
+    let spec = ImageSpec::new(vec![Layer::gzip(vec![
+        Entry::file("etc/os-release", os_release("alpine", "3.18.4", "Alpine Linux v3.18")),
+        Entry::file("lib/apk/db/installed", installed),
+    ])]);
+    let (target, _) = layout_of(&spec, dir.path());
+    let result = scan_with_db(&target, &db, &[]);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    for package in ["libssl3", "libcrypto3"] {
+        let v = vuln(&result, "CVE-2023-5363", package);
+        assert_eq!(v["aliases"], json!(["ALPINE-CVE-2023-5363"]));
+        assert_eq!(v["fixed_version"], "3.1.4-r0");
+        assert_eq!(v["severity"], "HIGH");
+    }
+    assert!(ids_for(&result, "busybox").is_empty(), "1.36.1-r5 is past the fix 1.36.1-r2");
+}
+
+#[test]
+fn rpm_vulnerabilities_with_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store_with(
+        dir.path(),
+        &[
+            json!({"id": "ALSA-2099:0001", "modified": "2024-01-01T00:00:00Z", "aliases": ["CVE-2099-1001"],
+                   "affected": [{"package": {"ecosystem": "AlmaLinux:9", "name": "ecr-alpha"},
+                                 "ranges": range(json!([{"introduced": "0"}, {"fixed": "1.1-2.el9"}]))}],
+                   "database_specific": {"severity": "important"}}),
+            // Epoch 1 is older than the installed epoch 2, whatever the version says.
+            json!({"id": "ALSA-2099:0002", "modified": "2024-01-01T00:00:00Z",
+                   "affected": [{"package": {"ecosystem": "AlmaLinux:9", "name": "ecr-beta"},
+                                 "ranges": range(json!([{"introduced": "0"}, {"fixed": "1:9.9-1.el9"}]))}]}),
+        ],
+    );
+    let rpmdb = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/plugins/rpm/testdata/v1/rpmdb.sqlite")).unwrap();
+    let spec = ImageSpec::new(vec![Layer::gzip(vec![
+        Entry::file("etc/os-release", os_release("almalinux", "9.3", "AlmaLinux 9.3")),
+        Entry::file("var/lib/rpm/rpmdb.sqlite", rpmdb),
+    ])]);
+    let (target, _) = layout_of(&spec, dir.path());
+    let result = scan_with_db(&target, &db, &[]);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let v = vuln(&result, "CVE-2099-1001", "ecr-alpha");
+    assert_eq!(v["fixed_version"], "1.1-2.el9");
+    assert_eq!(v["severity"], "HIGH");
+    assert!(ids_for(&result, "ecr-beta").is_empty());
+}
+
+#[test]
+fn npm_vulnerabilities_with_semver_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    // GHSA-jf85-cpcp-j695 / CVE-2019-10744: lodash prototype pollution, fixed in 4.17.12.
+    // GHSA-p6mc-m468-83gw / CVE-2020-8203: lodash zipObjectDeep, introduced 3.7.0, fixed 4.17.19.
+    let db = store_with(
+        dir.path(),
+        &[
+            json!({"id": "GHSA-jf85-cpcp-j695", "modified": "2023-01-01T00:00:00Z", "aliases": ["CVE-2019-10744"],
+                   "summary": "Prototype Pollution in lodash",
+                   "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:H/A:H"}],
+                   "affected": [{"package": {"ecosystem": "npm", "name": "lodash"},
+                                 "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "4.17.12"}]}]}]}),
+            json!({"id": "GHSA-p6mc-m468-83gw", "modified": "2023-01-01T00:00:00Z", "aliases": ["CVE-2020-8203"],
+                   "database_specific": {"severity": "HIGH"},
+                   "affected": [{"package": {"ecosystem": "npm", "name": "lodash"},
+                                 "ranges": [{"type": "SEMVER", "events": [{"introduced": "3.7.0"}, {"fixed": "4.17.19"}]}]}]}),
+            json!({"id": "GHSA-test-last-affected", "modified": "2023-01-01T00:00:00Z",
+                   "affected": [{"package": {"ecosystem": "npm", "name": "minimist"},
+                                 "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"last_affected": "1.2.5"}]}]}]}),
+            json!({"id": "GHSA-test-versions", "modified": "2023-01-01T00:00:00Z",
+                   "affected": [{"package": {"ecosystem": "npm", "name": "event-stream"}, "versions": ["3.3.6"]}]}),
+        ],
+    );
+    let package = |name: &str, version: &str| {
+        Entry::file(&format!("app/node_modules/{name}/package.json"), json!({"name": name, "version": version}).to_string())
+    };
+    let spec = ImageSpec::new(vec![Layer::gzip(vec![
+        package("lodash", "4.17.11"),
+        package("minimist", "1.2.6"),
+        package("event-stream", "3.3.6"),
+    ])]);
+    let (target, _) = layout_of(&spec, dir.path());
+    let result = scan_with_db(&target, &db, &[]);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert_eq!(ids_for(&result, "lodash"), vec!["CVE-2019-10744", "CVE-2020-8203"]);
+    let pollution = vuln(&result, "CVE-2019-10744", "lodash");
+    assert_eq!(pollution["severity"], "CRITICAL");
+    assert_eq!(pollution["score"], 9.1);
+    assert_eq!(pollution["aliases"], json!(["GHSA-jf85-cpcp-j695"]));
+    assert_eq!(pollution["purl"], "pkg:npm/lodash@4.17.11");
+    assert_eq!(vuln(&result, "CVE-2020-8203", "lodash")["fixed_version"], "4.17.19");
+    assert!(ids_for(&result, "minimist").is_empty(), "1.2.6 is past last_affected 1.2.5");
+    let listed = vuln(&result, "GHSA-test-versions", "event-stream");
+    assert!(listed["fixed_version"].is_null(), "no fix yet");
+}
+
+#[test]
+fn policy_filters_and_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store_with(dir.path(), &debian_records());
+    let (target, _) = layout_of(&debian_image("2.36-9+deb12u1", "3.0.11-1~deb12u1", "12"), dir.path());
+    let high = scan_with_db(&target, &db, &["--severity", "HIGH,CRITICAL"]);
+    assert!(vulns(&high).iter().all(|v| v["severity"] == "HIGH"));
+    assert_eq!(vulns(&high).len(), 2);
+    assert_eq!(high.report["suppressed"]["vulnerabilities"], 1);
+
+    let failing = scan_with_db(&target, &db, &["--exit-code", "5"]);
+    assert_eq!(failing.code, 5);
+    let ignore = dir.path().join("ignore");
+    std::fs::write(&ignore, "# accepted until the base image moves\nDSA-5514-1 exp:2999-01-01 # waiting\nDEBIAN-CVE-2099-0001 exp:2001-01-01\n").unwrap();
+    let ignored = scan_with_db(&target, &db, &["--ignore-file", ignore.to_str().unwrap(), "--exit-code", "5"]);
+    // An alias ignores the vulnerability; an expired entry no longer applies and says so.
+    assert_eq!(ids_for(&ignored, "libc6"), Vec::<String>::new());
+    assert_eq!(ids_for(&ignored, "libssl3"), vec!["DEBIAN-CVE-2099-0001"]);
+    assert!(ignored.warnings().contains("expired"), "{}", ignored.warnings());
+    assert_eq!(ignored.code, 5);
+    let clean = scan_with_db(&target, &db, &["--ignore-file", ignore.to_str().unwrap(), "--severity", "HIGH", "--exit-code", "5"]);
+    assert_eq!(clean.code, 0, "nothing left at HIGH");
+}
+
+#[test]
+fn end_of_life_base_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store_with(dir.path(), &debian_records());
+    let (target, _) = layout_of(&debian_image("2.28-10+deb10u2", "1.1.1n-0+deb10u6", "10"), dir.path());
+    let result = scan_with_db(&target, &db, &[]);
+    assert_eq!(result.report["image"]["os"]["eol"], true);
+    let issue = result.report["issues"].as_array().unwrap().iter().find(|i| i["id"] == "OS-EOL").expect("EOL issue");
+    assert_eq!(issue["plugin"], "ecr-engine");
+    assert!(issue["remediation"].as_str().unwrap().contains("Debian 13"), "{issue}");
+    assert!(vulns(&result).is_empty(), "Debian 12 advisories do not apply to Debian 10");
+    let (current, _) = layout_of(&debian_image("2.36-9+deb12u3", "3.0.11-1", "12"), &dir.path().join("current"));
+    let current = scan_with_db(&current, &db, &[]);
+    assert_eq!(current.report["image"]["os"]["eol"], false);
+}
+
+#[test]
+fn scan_without_data_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (target, _) = layout_of(&debian_image("2.36-9+deb12u1", "3.0.11-1", "12"), dir.path());
+    let result = scan_with_db(&target, &dir.path().join("absent.db"), &[]);
+    assert_eq!(result.code, 0);
+    assert!(result.warnings().contains("no vulnerability data"), "{}", result.warnings());
+    assert!(!dir.path().join("absent.db").exists(), "a scan does not create an empty store");
+}
+
+fn status(db: &Path) -> Value {
+    let out = db_command(&["db", "status", "--db", db.to_str().unwrap(), "--format", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn import_is_idempotent_skips_bad_records_and_drops_withdrawn_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store_with(dir.path(), &debian_records());
+    assert_eq!(status(&db)["advisories"], 4);
+    // Re-import: nothing changes.
+    let osv = dir.path().join("osv");
+    let again = db_command(&["db", "import", osv.to_str().unwrap(), "--db", db.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(text.contains("0 stored, 4 unchanged"), "{text}");
+    assert_eq!(status(&db)["advisories"], 4);
+
+    let bad = dir.path().join("bad");
+    write_records(
+        &bad,
+        &[
+            json!({"id": "NO-MODIFIED-1", "affected": []}),
+            json!({"id": "TWO-KEYS-1", "modified": "2024-01-01T00:00:00Z",
+                   "affected": [{"package": {"ecosystem": "npm", "name": "x"},
+                                 "ranges": [{"type": "SEMVER", "events": [{"introduced": "0", "fixed": "1.0.0"}]}]}]}),
+            json!({"id": "DSA-5514-1", "modified": "2024-06-01T00:00:00Z", "withdrawn": "2024-06-01T00:00:00Z"}),
+            json!({"id": "GOOD-1", "modified": "2024-01-01T00:00:00Z",
+                   "affected": [{"package": {"ecosystem": "npm", "name": "left-pad"}, "versions": ["1.0.0"]}]}),
+        ],
+    );
+    std::fs::write(bad.join("broken.json"), b"{ this is not json").unwrap();
+    let out = db_command(&["db", "import", bad.to_str().unwrap(), "--db", db.to_str().unwrap()]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("NO-MODIFIED-1.json") && stderr.contains("modified"), "{stderr}");
+    assert!(stderr.contains("TWO-KEYS-1") && stderr.contains("exactly one"), "{stderr}");
+    assert!(stderr.contains("broken.json") && stderr.contains("not valid JSON"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("1 stored") && stdout.contains("1 withdrawn") && stdout.contains("3 rejected"), "{stdout}");
+    // 4 - withdrawn DSA + GOOD-1.
+    assert_eq!(status(&db)["advisories"], 4);
+}
+
+#[test]
+fn a_failed_import_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store_with(dir.path(), &debian_records());
+    let more = dir.path().join("more");
+    write_records(
+        &more,
+        &[json!({"id": "GOOD-2", "modified": "2024-01-01T00:00:00Z",
+                 "affected": [{"package": {"ecosystem": "npm", "name": "left-pad"}, "versions": ["1.0.0"]}]})],
+    );
+    // A truncated dump after a good record aborts the whole import.
+    std::fs::write(more.join("z-truncated.zip"), b"PK\x03\x04 truncated").unwrap();
+    let out = db_command(&["db", "import", more.to_str().unwrap(), "--db", db.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("z-truncated.zip"));
+    assert_eq!(status(&db)["advisories"], 4, "GOOD-2 was not committed");
+}
+
+/// A loopback HTTP server that serves `files` (URL path -> body) and 404s everything else;
+/// it stops after `requests` requests.
+fn serve(files: Vec<(String, Vec<u8>)>, requests: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for stream in listener.incoming().take(requests) {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            reader.read_line(&mut request).unwrap();
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
+            match files.iter().find(|(p, _)| *p == path) {
+                Some((_, body)) => {
+                    write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).unwrap();
+                    stream.write_all(body).unwrap();
+                }
+                None => write!(stream, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap(),
+            }
+            seen.push(path);
+        }
+        seen
+    });
+    (base, handle)
+}
+
+fn zip_of(records: &[Value]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for record in records {
+        writer.start_file(format!("{}.json", record["id"].as_str().unwrap()), zip::write::SimpleFileOptions::default()).unwrap();
+        std::io::Write::write_all(&mut writer, &serde_json::to_vec(record).unwrap()).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+#[test]
+fn db_update_downloads_dumps_from_the_configured_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let npm = json!({"id": "GHSA-jf85-cpcp-j695", "modified": "2023-01-01T00:00:00Z", "aliases": ["CVE-2019-10744"],
+                     "affected": [{"package": {"ecosystem": "npm", "name": "lodash"},
+                                   "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "4.17.12"}]}]}]});
+    let (base, server) = serve(
+        vec![("/Debian/all.zip".into(), zip_of(&debian_records())), ("/npm/all.zip".into(), zip_of(&[npm]))],
+        3,
+    );
+    let db = dir.path().join("store.db");
+    let out = cli::command()
+        .args(["db", "update", "--db", db.to_str().unwrap(), "--ecosystem", "Debian", "--ecosystem", "npm", "--ecosystem", "Rocky Linux"])
+        .env("ECR_ENGINE_DB_URL", &base)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Rocky Linux"), "a missing dump is named");
+    let seen = server.join().unwrap();
+    assert_eq!(seen, vec!["/Debian/all.zip", "/npm/all.zip", "/Rocky%20Linux/all.zip"]);
+    let status = status(&db);
+    assert_eq!(status["advisories"], 5);
+    let keys: Vec<&str> = status["ecosystems"].as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, vec!["debian:11", "debian:12", "npm"]);
+}
