@@ -146,6 +146,9 @@ fn range_affects(events: &[Event], scheme: Scheme, version: &str) -> Option<Opti
     Some(fix)
 }
 
+/// Ids known to be one vulnerability, with the advisory hits (and summaries) behind them.
+type AliasGroup<'a> = (BTreeSet<String>, Vec<(Hit<'a>, String)>);
+
 /// One entry per vulnerability: advisories that name each other (CVE, GHSA, DSA, DEBIAN-CVE,
 /// ALPINE-CVE...) are one vulnerability, reported under its CVE id when it has one.
 fn merge_aliases(
@@ -153,7 +156,7 @@ fn merge_aliases(
     package: &PackageEntry,
     hits: Vec<Hit<'_>>,
 ) -> Result<Vec<VulnerabilityEntry>> {
-    let mut groups: Vec<(BTreeSet<String>, Vec<(Hit<'_>, String)>)> = Vec::new();
+    let mut groups: Vec<AliasGroup<'_>> = Vec::new();
     for hit in hits {
         let advisory = source.advisory(&hit.row.advisory_id)?;
         let summary = advisory.as_ref().map(|a| a.summary.clone()).unwrap_or_default();
