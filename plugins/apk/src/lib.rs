@@ -136,7 +136,7 @@ impl Guest for Apk {
     }
 }
 
-ecr_plugin_kit::bindings::export_analyzer!(Apk);
+ecr_plugin_kit::export!(Apk);
 
 #[cfg(test)]
 mod tests;

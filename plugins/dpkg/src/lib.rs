@@ -158,7 +158,7 @@ impl Guest for Dpkg {
     }
 }
 
-ecr_plugin_kit::bindings::export_analyzer!(Dpkg);
+ecr_plugin_kit::export!(Dpkg);
 
 #[cfg(test)]
 mod tests;

@@ -1,8 +1,8 @@
 //! The guest side of the ecr-engine plugin contract.
 //!
 //! An analyzer implements [`Guest`] (`describe` + `analyze`) and exports itself with
-//! [`export_analyzer!`]. Parsing code stays plain Rust so it can be unit-tested natively; only the
-//! export is WebAssembly-specific.
+//! [`export!`]. Parsing code stays plain Rust so it can be unit-tested natively; only the export
+//! is WebAssembly-specific.
 
 pub mod os;
 pub mod purl;
@@ -21,3 +21,14 @@ pub use bindings::ecr_engine::plugin::types::{
     Distro, File, FileError, Finding, ImageInfo, Issue, Package, PluginInfo, Severity,
 };
 pub use bindings::exports::ecr_engine::plugin::analyzer::Guest;
+
+/// Exports `$analyzer` (a type implementing [`Guest`]) as the component's analyzer. Only in
+/// WebAssembly builds: natively a plugin crate is plain Rust whose tests run on the host, and the
+/// export's symbol names (`ecr-engine:plugin/analyzer@0.1.0#analyze`) do not link there.
+#[macro_export]
+macro_rules! export {
+    ($analyzer:ident) => {
+        #[cfg(target_family = "wasm")]
+        $crate::bindings::export_analyzer!($analyzer);
+    };
+}

@@ -259,7 +259,7 @@ impl Guest for Npm {
     }
 }
 
-ecr_plugin_kit::bindings::export_analyzer!(Npm);
+ecr_plugin_kit::export!(Npm);
 
 #[cfg(test)]
 mod tests;

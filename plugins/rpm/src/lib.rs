@@ -253,7 +253,7 @@ impl Guest for Rpm {
     }
 }
 
-ecr_plugin_kit::bindings::export_analyzer!(Rpm);
+ecr_plugin_kit::export!(Rpm);
 
 #[cfg(test)]
 mod tests;

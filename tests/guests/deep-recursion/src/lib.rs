@@ -27,4 +27,4 @@ impl Guest for DeepRecursion {
     }
 }
 
-ecr_plugin_kit::bindings::export_analyzer!(DeepRecursion);
+ecr_plugin_kit::export!(DeepRecursion);

@@ -47,4 +47,4 @@ impl Guest for Echo {
     }
 }
 
-ecr_plugin_kit::bindings::export_analyzer!(Echo);
+ecr_plugin_kit::export!(Echo);

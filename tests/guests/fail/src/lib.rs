@@ -19,4 +19,4 @@ impl Guest for Fail {
     }
 }
 
-ecr_plugin_kit::bindings::export_analyzer!(Fail);
+ecr_plugin_kit::export!(Fail);

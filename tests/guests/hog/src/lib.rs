@@ -23,4 +23,4 @@ impl Guest for Hog {
     }
 }
 
-ecr_plugin_kit::bindings::export_analyzer!(Hog);
+ecr_plugin_kit::export!(Hog);

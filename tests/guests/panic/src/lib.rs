@@ -19,4 +19,4 @@ impl Guest for Panic {
     }
 }
 
-ecr_plugin_kit::bindings::export_analyzer!(Panic);
+ecr_plugin_kit::export!(Panic);

@@ -86,4 +86,4 @@ impl Guest for Snoop {
     }
 }
 
-ecr_plugin_kit::bindings::export_analyzer!(Snoop);
+ecr_plugin_kit::export!(Snoop);

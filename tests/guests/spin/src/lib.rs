@@ -22,4 +22,4 @@ impl Guest for Spin {
     }
 }
 
-ecr_plugin_kit::bindings::export_analyzer!(Spin);
+ecr_plugin_kit::export!(Spin);

@@ -20,4 +20,4 @@ impl Guest for Trap {
     }
 }
 
-ecr_plugin_kit::bindings::export_analyzer!(Trap);
+ecr_plugin_kit::export!(Trap);
