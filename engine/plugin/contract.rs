@@ -15,7 +15,7 @@ wasmtime::component::bindgen!({
     ownership: Borrowing { duplicate_if_necessary: true },
 });
 
-pub(super) use ecr_engine::plugin::types::{File, Finding, ImageInfo, Package, Severity};
+pub(super) use self::ecr_engine::plugin::types::{File, Finding, ImageInfo, Package, Severity};
 
 /// The contract version this host was built against (the package version in `wit/`).
 pub(super) const HOST_CONTRACT: Version = Version { major: 0, minor: 1, patch: 0 };
