@@ -120,6 +120,8 @@ pub struct VulnerabilityEntry {
     /// The OSV ecosystem of the advisory, e.g. "Debian:12".
     pub ecosystem: String,
     pub purl: Option<String>,
+    /// The file the package was found in (a package can be installed at several paths).
+    pub path: String,
     /// The layer that introduced the package.
     pub layer: Option<String>,
     pub summary: String,

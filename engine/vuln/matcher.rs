@@ -202,6 +202,7 @@ fn merge_aliases(
             score,
             ecosystem,
             purl: package.purl.clone(),
+            path: package.path.clone(),
             layer: package.layer.clone(),
             summary,
             advisories: advisories.into_iter().collect(),
