@@ -25,7 +25,7 @@
 pub mod installed;
 pub mod license;
 
-use ecr_plugin_kit::{Distro, File, FileError, Finding, Guest, ImageInfo, Package, PluginInfo};
+use ecr_plugin_kit::{Distro, File, FileError, Finding, Guest, ImageInfo, Package, PluginInfo, relative_path};
 use ecr_plugin_kit::{os, purl};
 
 /// The database paths, in order of preference when both hold the same bytes.
@@ -40,19 +40,6 @@ const S_IFREG: u32 = 0o100000;
 /// The host patterns: the databases and the files the kit reads for OS identity.
 pub fn patterns() -> Vec<String> {
     DB_PATHS.iter().chain(os::OS_RELEASE_PATTERNS).map(|s| s.to_string()).collect()
-}
-
-fn strip_root(p: &str) -> &str {
-    let mut p = p;
-    loop {
-        if let Some(r) = p.strip_prefix("./") {
-            p = r;
-        } else if let Some(r) = p.strip_prefix('/') {
-            p = r;
-        } else {
-            return p;
-        }
-    }
 }
 
 fn is_regular(mode: u32) -> bool {
@@ -105,7 +92,7 @@ pub fn analyze_files(files: &[File]) -> Vec<Finding> {
     }
     let mut read: Vec<&[u8]> = Vec::new();
     for want in DB_PATHS {
-        let Some(f) = files.iter().find(|f| strip_root(&f.path) == *want && is_regular(f.mode)) else { continue };
+        let Some(f) = files.iter().find(|f| relative_path(&f.path) == *want && is_regular(f.mode)) else { continue };
         if read.contains(&f.content.as_slice()) {
             continue;
         }

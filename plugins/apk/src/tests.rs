@@ -1,4 +1,5 @@
 use super::*;
+use ecr_plugin_kit::findings::{distro, file_errors, packages};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -9,37 +10,6 @@ const DEBIAN12_OS_RELEASE: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\
 NAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nID=debian\n";
 const DB: &str = "lib/apk/db/installed";
 const DB_USR: &str = "usr/lib/apk/db/installed";
-
-fn file(path: &str, content: &[u8]) -> File {
-    File { path: path.to_string(), mode: 0o100644, layer: String::new(), content: content.to_vec() }
-}
-
-fn packages(findings: &[Finding]) -> Vec<&Package> {
-    findings
-        .iter()
-        .filter_map(|f| match f {
-            Finding::Package(p) => Some(p),
-            _ => None,
-        })
-        .collect()
-}
-
-fn file_errors(findings: &[Finding]) -> Vec<&FileError> {
-    findings
-        .iter()
-        .filter_map(|f| match f {
-            Finding::FileError(e) => Some(e),
-            _ => None,
-        })
-        .collect()
-}
-
-fn distro(findings: &[Finding]) -> Option<&Distro> {
-    findings.iter().find_map(|f| match f {
-        Finding::Distro(d) => Some(d),
-        _ => None,
-    })
-}
 
 fn names(parsed: &installed::Parsed) -> Vec<&str> {
     parsed.entries.iter().map(|e| e.name.as_str()).collect()
@@ -104,7 +74,7 @@ fn fixture_installed_multi() {
     assert_eq!(p_lines, 15);
     assert_eq!(expected.len(), 15);
 
-    let findings = analyze_files(&[file("etc/os-release", ALPINE_OS_RELEASE.as_bytes()), file(DB, &bytes)]);
+    let findings = analyze_files(&[File::new("etc/os-release", ALPINE_OS_RELEASE.as_bytes()), File::new(DB, &bytes)]);
     assert!(file_errors(&findings).is_empty(), "{:?}", file_errors(&findings));
     let pkgs = packages(&findings);
     let got: Vec<(String, String)> = pkgs.iter().map(|p| (p.name.clone(), p.source_name.clone().unwrap())).collect();
@@ -153,7 +123,7 @@ fn fixture_installed_trivy() {
     // One entry of this fixture is deliberately broken: a name and no version.
     assert_eq!(expected.len(), 15);
 
-    let findings = analyze_files(&[file("etc/alpine-release", b"3.19.1\n"), file(DB, &bytes)]);
+    let findings = analyze_files(&[File::new("etc/alpine-release", b"3.19.1\n"), File::new(DB, &bytes)]);
     let pkgs = packages(&findings);
     let got: Vec<(String, String)> = pkgs.iter().map(|p| (p.name.clone(), p.source_name.clone().unwrap())).collect();
     assert_eq!(got, expected);
@@ -183,8 +153,8 @@ fn fixture_installed_trivy() {
 fn purl_namespace_and_distro_follow_the_image_os() {
     let db = entry("musl", "1.2.4-r2", "musl");
     let purl_with = |os: &[(&str, &str)]| {
-        let mut files: Vec<File> = os.iter().map(|(p, c)| file(p, c.as_bytes())).collect();
-        files.push(file(DB, db.as_bytes()));
+        let mut files: Vec<File> = os.iter().map(|(p, c)| File::new(p, c.as_bytes())).collect();
+        files.push(File::new(DB, db.as_bytes()));
         let findings = analyze_files(&files);
         let p = packages(&findings)[0].clone();
         assert_eq!(p.ecosystem, "apk");
@@ -214,7 +184,7 @@ fn purl_namespace_and_distro_follow_the_image_os() {
 fn origin_defaults_to_the_package_and_missing_fields_stay_empty() {
     let p = installed::parse(b"P:lonely\nV:1.0-r0\n\n");
     assert!(p.errors.is_empty(), "{:?}", p.errors);
-    let findings = analyze_files(&[file(DB, b"P:lonely\nV:1.0-r0\n\n")]);
+    let findings = analyze_files(&[File::new(DB, b"P:lonely\nV:1.0-r0\n\n")]);
     let pkg = packages(&findings)[0];
     assert_eq!(pkg.source_name.as_deref(), Some("lonely"));
     assert_eq!(pkg.source_version.as_deref(), Some("1.0-r0"));
@@ -228,20 +198,20 @@ fn both_database_paths() {
     let a = entry("a", "1-r0", "a");
     let b = entry("b", "2-r0", "b");
     // The same bytes at both paths (one links to the other): read once, under lib/.
-    let findings = analyze_files(&[file(DB_USR, a.as_bytes()), file(DB, a.as_bytes())]);
+    let findings = analyze_files(&[File::new(DB_USR, a.as_bytes()), File::new(DB, a.as_bytes())]);
     let got: Vec<(&str, &str)> = packages(&findings).iter().map(|p| (p.name.as_str(), p.path.as_str())).collect();
     assert_eq!(got, [("a", DB)]);
     // Different databases: both read, in path order.
-    let findings = analyze_files(&[file(DB_USR, b.as_bytes()), file(DB, a.as_bytes())]);
+    let findings = analyze_files(&[File::new(DB_USR, b.as_bytes()), File::new(DB, a.as_bytes())]);
     let got: Vec<(&str, &str)> = packages(&findings).iter().map(|p| (p.name.as_str(), p.path.as_str())).collect();
     assert_eq!(got, [("a", DB), ("b", DB_USR)]);
     // Only the apk-tools 3 path.
-    let findings = analyze_files(&[file(&format!("/{DB_USR}"), b.as_bytes())]);
+    let findings = analyze_files(&[File::new(&format!("/{DB_USR}"), b.as_bytes())]);
     assert_eq!(packages(&findings)[0].path, DB_USR);
     // Other files, and a database path that is not a regular file, are not read.
-    let mut dir = file(DB, a.as_bytes());
+    let mut dir = File::new(DB, a.as_bytes());
     dir.mode = 0o040755;
-    assert!(analyze_files(&[dir, file("lib/apk/db/installed.old", a.as_bytes())]).is_empty());
+    assert!(analyze_files(&[dir, File::new("lib/apk/db/installed.old", a.as_bytes())]).is_empty());
 }
 
 #[test]
@@ -251,7 +221,7 @@ fn missing_name_or_version_is_reported_and_others_kept() {
         entry("good1", "1-r0", "g"),
         entry("good2", "2-r0", "g")
     );
-    let findings = analyze_files(&[file(DB, db.as_bytes())]);
+    let findings = analyze_files(&[File::new(DB, db.as_bytes())]);
     let got: Vec<&str> = packages(&findings).iter().map(|p| p.name.as_str()).collect();
     assert_eq!(got, ["good1", "good2"]);
     let msgs: Vec<&str> = file_errors(&findings).iter().map(|e| e.message.as_str()).collect();
@@ -309,7 +279,7 @@ fn binary_garbage_is_one_file_error() {
         x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
         garbage.push((x >> 16) as u8);
     }
-    let findings = analyze_files(&[file(DB, &garbage), file(DB_USR, entry("ok", "1-r0", "ok").as_bytes())]);
+    let findings = analyze_files(&[File::new(DB, &garbage), File::new(DB_USR, entry("ok", "1-r0", "ok").as_bytes())]);
     let got: Vec<&str> = packages(&findings).iter().map(|p| p.name.as_str()).collect();
     assert_eq!(got, ["ok"]);
     let errs = file_errors(&findings);
@@ -634,7 +604,8 @@ fn mutated_inputs_never_panic() {
             }
         }
         let t = Instant::now();
-        let findings = analyze_files(&[file(DB, &m), file("etc/os-release", &m), file("etc/alpine-release", &m)]);
+        let findings =
+            analyze_files(&[File::new(DB, &m), File::new("etc/os-release", &m), File::new("etc/alpine-release", &m)]);
         slowest = slowest.max(t.elapsed());
         let text = String::from_utf8_lossy(&m);
         let p_values: BTreeSet<&str> =
@@ -655,7 +626,8 @@ fn mutated_inputs_never_panic() {
             );
         }
         // Deterministic: the host re-runs analyzers per layer and compares results.
-        let again = analyze_files(&[file(DB, &m), file("etc/os-release", &m), file("etc/alpine-release", &m)]);
+        let again =
+            analyze_files(&[File::new(DB, &m), File::new("etc/os-release", &m), File::new("etc/alpine-release", &m)]);
         assert_eq!(format!("{findings:?}"), format!("{again:?}"), "run {run}");
     }
     println!("{runs} mutated databases (seed {seed:#x}) in {:?}; slowest {slowest:?}", started.elapsed());

@@ -22,7 +22,7 @@ pub mod files;
 pub mod image_config;
 pub mod secrets;
 
-use ecr_plugin_kit::{File, FileError, Finding, Guest, ImageInfo, PluginInfo};
+use ecr_plugin_kit::{File, FileError, Finding, Guest, ImageInfo, PluginInfo, relative_path};
 use files::ImageFile;
 
 /// The host patterns (globs relative to the image root); see the crate docs for the choice.
@@ -64,23 +64,13 @@ pub const PATTERNS: &[&str] = &[
 const S_IFMT: u32 = 0o170000;
 const S_IFREG: u32 = 0o100000;
 
-fn strip_root(p: &str) -> &str {
-    let mut p = p;
-    loop {
-        match p.strip_prefix("./").or_else(|| p.strip_prefix('/')) {
-            Some(rest) => p = rest,
-            None => return p,
-        }
-    }
-}
-
 /// All findings for one image: config and history first, then files by path, then sshd and the
 /// caches. Never fails: a config or file that cannot be read is a `file-error` finding.
 pub fn analyze(config_json: &str, files: &[File]) -> Vec<Finding> {
     let mut selected: Vec<ImageFile<'_>> = files
         .iter()
         .filter(|f| matches!(f.mode & S_IFMT, 0 | S_IFREG))
-        .map(|f| ImageFile { path: strip_root(&f.path), content: &f.content })
+        .map(|f| ImageFile { path: relative_path(&f.path), content: &f.content })
         .collect();
     selected.sort_by(|a, b| a.path.cmp(b.path));
     let mut out = Vec::new();

@@ -1,7 +1,7 @@
 use super::*;
 
 fn file(path: &str, content: &[u8], mode: u32) -> File {
-    File { path: path.to_string(), mode, layer: String::new(), content: content.to_vec() }
+    File { mode, ..File::new(path, content) }
 }
 
 fn ids(findings: &[Finding]) -> Vec<(String, Option<String>)> {

@@ -13,7 +13,7 @@
 
 pub mod status;
 
-use ecr_plugin_kit::{Distro, File, FileError, Finding, Guest, ImageInfo, Package, PluginInfo};
+use ecr_plugin_kit::{Distro, File, FileError, Finding, Guest, ImageInfo, Package, PluginInfo, relative_path};
 use ecr_plugin_kit::{os, purl};
 
 pub const STATUS_PATH: &str = "var/lib/dpkg/status";
@@ -48,22 +48,9 @@ pub fn patterns() -> Vec<String> {
     p
 }
 
-fn strip_root(p: &str) -> &str {
-    let mut p = p;
-    loop {
-        if let Some(r) = p.strip_prefix("./") {
-            p = r;
-        } else if let Some(r) = p.strip_prefix('/') {
-            p = r;
-        } else {
-            return p;
-        }
-    }
-}
-
 /// Whether `path` is a package database this plugin reads.
 pub fn is_database(path: &str) -> bool {
-    let path = strip_root(path);
+    let path = relative_path(path);
     if path == STATUS_PATH {
         return true;
     }
@@ -125,11 +112,11 @@ pub fn analyze_files(files: &[File]) -> Vec<Finding> {
     }
     let mut dbs: Vec<&File> = files.iter().filter(|f| is_database(&f.path) && is_regular(f.mode)).collect();
     dbs.sort_by(|a, b| {
-        let key = |f: &File| (strip_root(&f.path) != STATUS_PATH, strip_root(&f.path).to_string());
+        let key = |f: &File| (relative_path(&f.path) != STATUS_PATH, relative_path(&f.path).to_string());
         key(a).cmp(&key(b))
     });
     for f in dbs {
-        let path = strip_root(&f.path);
+        let path = relative_path(&f.path);
         let parsed = status::parse(&f.content);
         out.extend(parsed.entries.into_iter().map(|e| Finding::Package(to_package(e, path, distro.as_ref()))));
         out.extend(

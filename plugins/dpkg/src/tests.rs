@@ -1,4 +1,5 @@
 use super::*;
+use ecr_plugin_kit::findings::{distro, file_errors, packages};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -8,37 +9,6 @@ VERSION_CODENAME=bookworm\nID=debian\n";
 
 /// (name, version, arch, source name, source version)
 type Row<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
-
-fn file(path: &str, content: &[u8]) -> File {
-    File { path: path.to_string(), mode: 0o100644, layer: String::new(), content: content.to_vec() }
-}
-
-fn packages(findings: &[Finding]) -> Vec<&Package> {
-    findings
-        .iter()
-        .filter_map(|f| match f {
-            Finding::Package(p) => Some(p),
-            _ => None,
-        })
-        .collect()
-}
-
-fn file_errors(findings: &[Finding]) -> Vec<&FileError> {
-    findings
-        .iter()
-        .filter_map(|f| match f {
-            Finding::FileError(e) => Some(e),
-            _ => None,
-        })
-        .collect()
-}
-
-fn distro(findings: &[Finding]) -> Option<&Distro> {
-    findings.iter().find_map(|f| match f {
-        Finding::Distro(d) => Some(d),
-        _ => None,
-    })
-}
 
 fn names(parsed: &status::Parsed) -> Vec<&str> {
     parsed.entries.iter().map(|e| e.name.as_str()).collect()
@@ -68,8 +38,10 @@ fn describe_patterns() {
 #[test]
 fn fixture_status_valid() {
     let Some(bytes) = fixture("dpkg/status-valid") else { return };
-    let findings =
-        analyze_files(&[file("var/lib/dpkg/status", &bytes), file("etc/os-release", DEBIAN12_OS_RELEASE.as_bytes())]);
+    let findings = analyze_files(&[
+        File::new("var/lib/dpkg/status", &bytes),
+        File::new("etc/os-release", DEBIAN12_OS_RELEASE.as_bytes()),
+    ]);
     assert!(file_errors(&findings).is_empty(), "{:?}", file_errors(&findings));
     let d = distro(&findings).expect("distro");
     assert_eq!((d.id.as_str(), d.version_id.as_str()), ("debian", "12"));
@@ -150,9 +122,9 @@ fn real_status_matches_dpkg_query() {
     }
     assert!(!want.is_empty());
 
-    let mut files = vec![file("var/lib/dpkg/status", &bytes)];
+    let mut files = vec![File::new("var/lib/dpkg/status", &bytes)];
     if let Ok(osr) = std::fs::read("/etc/os-release") {
-        files.push(file("etc/os-release", &osr));
+        files.push(File::new("etc/os-release", &osr));
     }
     let findings = analyze_files(&files);
     assert!(file_errors(&findings).is_empty(), "{:?}", file_errors(&findings));
@@ -187,22 +159,25 @@ fn real_status_matches_dpkg_query() {
 #[test]
 fn distroless_status_d() {
     let files = vec![
-        file("etc/os-release", DEBIAN12_OS_RELEASE.as_bytes()),
-        file(
+        File::new("etc/os-release", DEBIAN12_OS_RELEASE.as_bytes()),
+        File::new(
             "var/lib/dpkg/status.d/libc6",
             b"Package: libc6\nVersion: 2.36-9+deb12u4\nArchitecture: amd64\nSource: glibc\n\
               Maintainer: GNU Libc Maintainers <debian-glibc@lists.debian.org>\n\
               Installed-Size: 12985\nMulti-Arch: same\nDescription: GNU C Library: Shared libraries\n \
               Contains the standard libraries.\n",
         ),
-        file(
+        File::new(
             "var/lib/dpkg/status.d/libc6.md5sums",
             b"3d5f3e7a5b1b0b7f6a8f7c2b9a1e4d6c  lib/x86_64-linux-gnu/libc.so.6\n",
         ),
-        file("var/lib/dpkg/status.d/tzdata", b"Package: tzdata\nVersion: 2024a-0+deb12u1\nArchitecture: all\n"),
-        file("var/lib/dpkg/status.d/base-files", b"Package: base-files\nVersion: 12.4+deb12u5\nArchitecture: amd64\n"),
-        file("var/lib/dpkg/status.d/.hidden", b"garbage"),
-        file("var/lib/dpkg/status.d/netbase.list", b"/etc/protocols\n"),
+        File::new("var/lib/dpkg/status.d/tzdata", b"Package: tzdata\nVersion: 2024a-0+deb12u1\nArchitecture: all\n"),
+        File::new(
+            "var/lib/dpkg/status.d/base-files",
+            b"Package: base-files\nVersion: 12.4+deb12u5\nArchitecture: amd64\n",
+        ),
+        File::new("var/lib/dpkg/status.d/.hidden", b"garbage"),
+        File::new("var/lib/dpkg/status.d/netbase.list", b"/etc/protocols\n"),
     ];
     let findings = analyze_files(&files);
     assert!(file_errors(&findings).is_empty(), "{:?}", file_errors(&findings));
@@ -235,7 +210,7 @@ fn path_selection() {
     assert!(!is_database("var/lib/dpkg/status-old"));
     assert!(!is_database("var/lib/dpkg/status.dx/y"));
     // A directory entry is not read.
-    let mut dir = file("var/lib/dpkg/status.d/weird", b"not a stanza");
+    let mut dir = File::new("var/lib/dpkg/status.d/weird", b"not a stanza");
     dir.mode = 0o040755;
     assert!(analyze_files(&[dir]).is_empty());
 }
@@ -258,7 +233,7 @@ Package: weird\nStatus: something\nVersion: 1\n";
     assert_eq!(names(&p), vec!["ok", "tp", "ta", "hc", "un", "de", "nostatus", "weird"]);
     assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
     assert!(p.errors[0].contains("line 40") && p.errors[0].contains("Status"), "{:?}", p.errors);
-    let findings = analyze_files(&[file("var/lib/dpkg/status", db.as_bytes())]);
+    let findings = analyze_files(&[File::new("var/lib/dpkg/status", db.as_bytes())]);
     let hc = packages(&findings).into_iter().find(|p| p.name == "hc").unwrap();
     assert_eq!(hc.properties, vec![("dpkg-status".to_string(), "half-configured".to_string())]);
     // No OS files: namespace defaults to debian and there is no distro qualifier.
@@ -304,7 +279,7 @@ Package: three\nVersion: 3.0";
 fn missing_package_or_version_is_reported_and_others_kept() {
     let db = "Package: good1\nVersion: 1\n\nVersion: 2\nArchitecture: all\n\n\
 Package: nover\nArchitecture: all\n\nPackage: good2\nVersion: 3\n\nPackage:\nVersion: 4\n";
-    let findings = analyze_files(&[file("var/lib/dpkg/status", db.as_bytes())]);
+    let findings = analyze_files(&[File::new("var/lib/dpkg/status", db.as_bytes())]);
     let names: Vec<&str> = packages(&findings).iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, vec!["good1", "good2"]);
     let errs = file_errors(&findings);
@@ -326,7 +301,7 @@ fn binary_garbage_is_one_file_error() {
         x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
         garbage.push((x >> 16) as u8);
     }
-    let findings = analyze_files(&[file("var/lib/dpkg/status", &garbage)]);
+    let findings = analyze_files(&[File::new("var/lib/dpkg/status", &garbage)]);
     assert!(packages(&findings).is_empty());
     let errs = file_errors(&findings);
     assert_eq!(errs.len(), 1, "{errs:?}");
@@ -424,9 +399,9 @@ fn mutated_inputs_never_panic() {
             }
         }
         let findings = analyze_files(&[
-            file("var/lib/dpkg/status", &m),
-            file("etc/os-release", &m),
-            file("etc/debian_version", &m),
+            File::new("var/lib/dpkg/status", &m),
+            File::new("etc/os-release", &m),
+            File::new("etc/debian_version", &m),
         ]);
         for p in packages(&findings) {
             assert!(!p.name.is_empty() && !p.version.is_empty());
@@ -453,11 +428,11 @@ fn large_database_is_linear() {
 #[test]
 fn ubuntu_namespace_and_distro() {
     let findings = analyze_files(&[
-        file(
+        File::new(
             "etc/os-release",
             b"NAME=\"Ubuntu\"\nVERSION_ID=\"22.04\"\nID=ubuntu\nID_LIKE=debian\nPRETTY_NAME=\"Ubuntu 22.04.4 LTS\"\n",
         ),
-        file(
+        File::new(
             "var/lib/dpkg/status",
             b"Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nSource: zlib\nVersion: 1:1.2.11.dfsg-2ubuntu9.2\n",
         ),

@@ -4,6 +4,7 @@
 //! [`export!`]. Parsing code stays plain Rust so it can be unit-tested natively; only the export
 //! is WebAssembly-specific.
 
+pub mod findings;
 pub mod os;
 pub mod purl;
 
@@ -21,6 +22,28 @@ pub use bindings::ecr_engine::plugin::types::{
     Distro, File, FileError, Finding, ImageInfo, Issue, Package, PluginInfo, Severity,
 };
 pub use bindings::exports::ecr_engine::plugin::analyzer::Guest;
+
+/// `p` without its leading `./` and `/` (any number, in any order): paths from other tools (tar
+/// listings, the host) may start with either, while patterns and findings use the bare form.
+pub fn relative_path(p: &str) -> &str {
+    let mut p = p;
+    loop {
+        if let Some(r) = p.strip_prefix("./") {
+            p = r;
+        } else if let Some(r) = p.strip_prefix('/') {
+            p = r;
+        } else {
+            return p;
+        }
+    }
+}
+
+impl File {
+    /// A regular file (mode `0o100644`) at `path` with `content`, from no particular layer.
+    pub fn new(path: &str, content: impl Into<Vec<u8>>) -> File {
+        File { path: path.to_string(), mode: 0o100644, layer: String::new(), content: content.into() }
+    }
+}
 
 /// Exports `$analyzer` (a type implementing [`Guest`]) as the component's analyzer. Only in
 /// WebAssembly builds: natively a plugin crate is plain Rust whose tests run on the host, and the

@@ -28,7 +28,7 @@
 //! Every input is untrusted: at most [`MAX_RELEASE_FILE`] bytes of a file are read, invalid UTF-8
 //! is replaced, and nothing here panics.
 
-use crate::{Distro, File};
+use crate::{Distro, File, relative_path};
 
 /// The files [`detect`] reads, as host patterns (relative to the image root).
 pub const OS_RELEASE_PATTERNS: &[&str] = &[
@@ -45,19 +45,6 @@ pub const OS_RELEASE_PATTERNS: &[&str] = &[
 /// Release files are a few hundred bytes; anything past this is ignored.
 pub const MAX_RELEASE_FILE: usize = 64 * 1024;
 
-fn norm_path(p: &str) -> &str {
-    let mut p = p;
-    loop {
-        if let Some(r) = p.strip_prefix("./") {
-            p = r;
-        } else if let Some(r) = p.strip_prefix('/') {
-            p = r;
-        } else {
-            return p;
-        }
-    }
-}
-
 fn text(content: &[u8]) -> String {
     let end = content.len().min(MAX_RELEASE_FILE);
     String::from_utf8_lossy(content.get(..end).unwrap_or_default()).into_owned()
@@ -73,7 +60,7 @@ pub fn detect(files: &[File]) -> Option<Distro> {
 /// [`detect`] over `(path, content)` pairs.
 pub fn detect_from(files: &[(&str, &[u8])]) -> Option<Distro> {
     let find = |want: &str| -> Option<(&str, &[u8])> {
-        files.iter().find(|(p, _)| norm_path(p) == want).map(|(p, c)| (norm_path(p), *c))
+        files.iter().find(|(p, _)| relative_path(p) == want).map(|(p, c)| (relative_path(p), *c))
     };
 
     let fallbacks = || -> Option<Distro> {

@@ -35,7 +35,7 @@ pub mod pnpm_lock;
 pub mod yarn_lock;
 
 use ecr_plugin_kit::purl::PackageUrl;
-use ecr_plugin_kit::{File, FileError, Finding, Guest, ImageInfo, Package, PluginInfo};
+use ecr_plugin_kit::{File, FileError, Finding, Guest, ImageInfo, Package, PluginInfo, relative_path};
 use lock::{Locked, Parsed, Scope};
 use paths::{Kind, LOCKFILE_NAMES};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -47,19 +47,6 @@ fn is_regular(mode: u32) -> bool {
     // 0 = file type unknown (e.g. a synthetic file): treat as regular.
     let t = mode & S_IFMT;
     t == 0 || t == S_IFREG
-}
-
-fn strip_root(p: &str) -> &str {
-    let mut p = p;
-    loop {
-        if let Some(r) = p.strip_prefix("./") {
-            p = r;
-        } else if let Some(r) = p.strip_prefix('/') {
-            p = r;
-        } else {
-            return p;
-        }
-    }
 }
 
 /// `pkg:npm/%40scope/name@version`, or `pkg:npm/name@version`.
@@ -158,7 +145,7 @@ pub fn analyze_files(files: &[File]) -> Vec<Finding> {
     let file_error = |path: &str, message: String| Finding::FileError(FileError { path: path.to_string(), message });
 
     let mut sorted: Vec<(&str, &File)> =
-        files.iter().filter(|f| is_regular(f.mode)).map(|f| (strip_root(&f.path), f)).collect();
+        files.iter().filter(|f| is_regular(f.mode)).map(|f| (relative_path(&f.path), f)).collect();
     sorted.sort_by_key(|(p, _)| *p);
 
     let mut installed: Vec<Installed> = Vec::new();

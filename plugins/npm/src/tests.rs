@@ -1,23 +1,10 @@
 use super::*;
+use ecr_plugin_kit::findings::packages;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn file(path: &str, content: impl Into<Vec<u8>>) -> File {
-    File { path: path.to_string(), mode: 0o100644, layer: String::new(), content: content.into() }
-}
-
 fn pj(name: &str, version: &str) -> String {
     format!(r#"{{"name":"{name}","version":"{version}","license":"MIT"}}"#)
-}
-
-fn packages(findings: &[Finding]) -> Vec<&Package> {
-    findings
-        .iter()
-        .filter_map(|f| match f {
-            Finding::Package(p) => Some(p),
-            _ => None,
-        })
-        .collect()
 }
 
 fn errors(findings: &[Finding]) -> Vec<(String, String)> {
@@ -359,7 +346,7 @@ fn shared_npm_lockfiles_exact() {
     // Declared-only through the analyzer: one package per name and version; minimist is both a
     // dev dependency (inside fsevents) and a production one, so it is production.
     let Some(mixed) = shared_fixture("npm/package-lock_v3_with-same-dev-and-non-dev.json") else { return };
-    let findings = analyze_files(&[file("srv/package-lock.json", mixed)]);
+    let findings = analyze_files(&[File::new("srv/package-lock.json", mixed)]);
     assert_eq!(errors(&findings), vec![]);
     let lockfile = s("srv/package-lock.json");
     assert_eq!(
@@ -449,18 +436,18 @@ fn installed_tree_is_the_truth() {
         "node_modules/stale":{"version":"1.0.0","peer":true}
     }}"#;
     let files = vec![
-        file("app/package.json", pj("app", "1.0.0")),
-        file("app/package-lock.json", lock),
-        file("app/node_modules/a/package.json", r#"{"name":"a","version":"1.0.0"}"#),
-        file("app/node_modules/@s/b/package.json", pj("@s/b", "2.0.0")),
-        file("app/node_modules/a/node_modules/c/package.json", pj("c", "3.0.0")),
+        File::new("app/package.json", pj("app", "1.0.0")),
+        File::new("app/package-lock.json", lock),
+        File::new("app/node_modules/a/package.json", r#"{"name":"a","version":"1.0.0"}"#),
+        File::new("app/node_modules/@s/b/package.json", pj("@s/b", "2.0.0")),
+        File::new("app/node_modules/a/node_modules/c/package.json", pj("c", "3.0.0")),
         // Upgraded after the lockfile was written: the lockfile's scope is not about this copy.
-        file("app/node_modules/stale/package.json", pj("stale", "2.0.0")),
+        File::new("app/node_modules/stale/package.json", pj("stale", "2.0.0")),
         // A package's own files and lockfiles are not the image's packages.
-        file("app/node_modules/a/lib/package.json", pj("not-a-package", "1.0.0")),
-        file("app/node_modules/a/yarn.lock", "ghost@^1:\n  version \"1.0.0\"\n"),
+        File::new("app/node_modules/a/lib/package.json", pj("not-a-package", "1.0.0")),
+        File::new("app/node_modules/a/yarn.lock", "ghost@^1:\n  version \"1.0.0\"\n"),
         // Another project with nothing installed: declared.
-        file("other/yarn.lock", "left-pad@^1:\n  version \"1.3.0\"\n"),
+        File::new("other/yarn.lock", "left-pad@^1:\n  version \"1.3.0\"\n"),
     ];
     let findings = analyze_files(&files);
     assert_eq!(errors(&findings), vec![]);
@@ -488,10 +475,10 @@ fn installed_tree_is_the_truth() {
 fn pnpm_install_matched_by_name_and_version() {
     let yaml = std::fs::read(repo_fixture("lockfiles/pnpm-v9.yaml")).unwrap();
     let store = |id: &str, name: &str, v: &str| {
-        file(&format!("p/node_modules/.pnpm/{id}/node_modules/{name}/package.json"), pj(name, v))
+        File::new(&format!("p/node_modules/.pnpm/{id}/node_modules/{name}/package.json"), pj(name, v))
     };
     let files = vec![
-        file("p/pnpm-lock.yaml", yaml),
+        File::new("p/pnpm-lock.yaml", yaml),
         store("@types+ms@0.7.34", "@types/ms", "0.7.34"),
         store("debug@2.6.9", "debug", "2.6.9"),
         store("ms@2.0.0", "ms", "2.0.0"),
@@ -525,9 +512,9 @@ fn shrinkwrap_hides_package_lock() {
     let lock =
         |name: &str| format!(r#"{{"lockfileVersion":3,"packages":{{"node_modules/{name}":{{"version":"1.0.0"}}}}}}"#);
     let findings = analyze_files(&[
-        file("x/package-lock.json", lock("from-package-lock")),
-        file("x/npm-shrinkwrap.json", lock("from-shrinkwrap")),
-        file("x/yarn.lock", "from-shrinkwrap@^1:\n  version \"1.0.0\"\nfrom-yarn@^1:\n  version \"1.0.0\"\n"),
+        File::new("x/package-lock.json", lock("from-package-lock")),
+        File::new("x/npm-shrinkwrap.json", lock("from-shrinkwrap")),
+        File::new("x/yarn.lock", "from-shrinkwrap@^1:\n  version \"1.0.0\"\nfrom-yarn@^1:\n  version \"1.0.0\"\n"),
     ]);
     assert_eq!(
         rows(&findings),
@@ -541,16 +528,16 @@ fn shrinkwrap_hides_package_lock() {
 #[test]
 fn bad_files_are_errors_and_the_rest_is_kept() {
     let files = vec![
-        file("node_modules/ok/package.json", pj("ok", "1.0.0")),
-        file("node_modules/broken/package.json", "{\"name\": \"broken\", "),
-        file("node_modules/noversion/package.json", r#"{"name":"noversion"}"#),
-        file(
+        File::new("node_modules/ok/package.json", pj("ok", "1.0.0")),
+        File::new("node_modules/broken/package.json", "{\"name\": \"broken\", "),
+        File::new("node_modules/noversion/package.json", r#"{"name":"noversion"}"#),
+        File::new(
             "node_modules/huge/package.json",
             format!(r#"{{"name":"huge","version":"1","x":"{}"}}"#, "y".repeat(50 << 20)),
         ),
-        file("a/package-lock.json", "not json"),
-        file("b/pnpm-lock.yaml", "lockfileVersion: '9.0'\npackages: [unclosed\n"),
-        file(
+        File::new("a/package-lock.json", "not json"),
+        File::new("b/pnpm-lock.yaml", "lockfileVersion: '9.0'\npackages: [unclosed\n"),
+        File::new(
             "c/package-lock.json",
             r#"{"lockfileVersion":3,"packages":{"node_modules/x":{"version":2},"node_modules/y":{"version":"1.0.0"},"node_modules/z":{}}}"#,
         ),
@@ -645,7 +632,7 @@ fn real_node_modules_tree_matches_npm_query() {
                 stack.push(path);
             } else {
                 let rel = path.strip_prefix(&root).unwrap().to_str().unwrap();
-                files.push(file(&format!("srv/app/{rel}"), std::fs::read(&path).unwrap()));
+                files.push(File::new(&format!("srv/app/{rel}"), std::fs::read(&path).unwrap()));
             }
         }
     }
@@ -683,7 +670,7 @@ fn big_lockfile_parses_quickly() {
     }
     lock.push_str("}}");
     let started = std::time::Instant::now();
-    let findings = analyze_files(&[file("app/package-lock.json", lock.as_bytes())]);
+    let findings = analyze_files(&[File::new("app/package-lock.json", lock.as_bytes())]);
     let elapsed = started.elapsed();
     assert_eq!(packages(&findings).len(), n);
     println!("parsed a {:.1} MB package-lock.json ({n} packages) in {elapsed:?}", lock.len() as f64 / 1e6);

@@ -32,7 +32,7 @@ pub mod header;
 pub mod ndb;
 pub mod sqlite;
 
-use ecr_plugin_kit::{Distro, File, FileError, Finding, Guest, ImageInfo, Package, PluginInfo};
+use ecr_plugin_kit::{Distro, File, FileError, Finding, Guest, ImageInfo, Package, PluginInfo, relative_path};
 use ecr_plugin_kit::{os, purl};
 use std::borrow::Cow;
 
@@ -66,22 +66,9 @@ pub fn patterns() -> Vec<String> {
     p
 }
 
-fn strip_root(p: &str) -> &str {
-    let mut p = p;
-    loop {
-        if let Some(r) = p.strip_prefix("./") {
-            p = r;
-        } else if let Some(r) = p.strip_prefix('/') {
-            p = r;
-        } else {
-            return p;
-        }
-    }
-}
-
 /// Sort key of a database path (directory preference, file name), `None` if it is not one.
 fn db_rank(path: &str) -> Option<(usize, usize)> {
-    let (dir, name) = strip_root(path).rsplit_once('/')?;
+    let (dir, name) = relative_path(path).rsplit_once('/')?;
     Some((DB_DIRS.iter().position(|d| *d == dir)?, DB_FILES.iter().position(|f| *f == name)?))
 }
 
@@ -228,7 +215,7 @@ pub fn analyze_files(files: &[File]) -> Vec<Finding> {
         if f.content.is_empty() {
             continue;
         }
-        let path = strip_root(&f.path);
+        let path = relative_path(&f.path);
         let (packages, errors) = analyze_database(path, &f.content, distro.as_ref(), &mut file_budget);
         out.extend(packages.into_iter().map(Finding::Package));
         out.extend(errors.into_iter().map(|message| Finding::FileError(FileError { path: path.to_string(), message })));

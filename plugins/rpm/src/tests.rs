@@ -1,4 +1,5 @@
 use super::*;
+use ecr_plugin_kit::findings::{file_errors, packages};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -8,30 +9,6 @@ ID_LIKE=\"fedora\"\nVERSION_ID=\"9.3\"\nPRETTY_NAME=\"Red Hat Enterprise Linux 9
 
 /// (name, epoch, version, release, arch, source rpm): the columns of the fixtures' TSVs.
 type Row = (String, String, String, String, String, String);
-
-fn file(path: &str, content: &[u8]) -> File {
-    File { path: path.to_string(), mode: 0o100644, layer: String::new(), content: content.to_vec() }
-}
-
-fn packages(findings: &[Finding]) -> Vec<&Package> {
-    findings
-        .iter()
-        .filter_map(|f| match f {
-            Finding::Package(p) => Some(p),
-            _ => None,
-        })
-        .collect()
-}
-
-fn file_errors(findings: &[Finding]) -> Vec<&FileError> {
-    findings
-        .iter()
-        .filter_map(|f| match f {
-            Finding::FileError(e) => Some(e),
-            _ => None,
-        })
-        .collect()
-}
 
 fn prop<'a>(p: &'a Package, key: &str) -> Option<&'a str> {
     p.properties.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
@@ -117,7 +94,7 @@ fn shared_fixtures_match_their_expected_package_sets() {
     for (fixture, path, count) in cases {
         let Some(db) = shared_fixture(fixture) else { return };
         let Some(tsv) = shared_fixture(&format!("{fixture}.expected.tsv")) else { return };
-        let findings = analyze_files(&[file(path, &db)]);
+        let findings = analyze_files(&[File::new(path, &db)]);
         assert!(file_errors(&findings).is_empty(), "{fixture}: {:?}", file_errors(&findings));
         let want = tsv_rows(&String::from_utf8(tsv).unwrap());
         assert_eq!(want.len(), count, "{fixture}");
@@ -129,8 +106,10 @@ fn shared_fixtures_match_their_expected_package_sets() {
 #[test]
 fn shared_fixture_details() {
     let Some(db) = shared_fixture("rpm/bdb-libuuid-Packages") else { return };
-    let findings =
-        analyze_files(&[file("var/lib/rpm/Packages", &db), file("etc/os-release", RHEL9_OS_RELEASE.as_bytes())]);
+    let findings = analyze_files(&[
+        File::new("var/lib/rpm/Packages", &db),
+        File::new("etc/os-release", RHEL9_OS_RELEASE.as_bytes()),
+    ]);
     let p = packages(&findings)[0];
     assert_eq!(p.name, "libuuid");
     assert_eq!(p.version, "2.32.1-42.el8_8");
@@ -141,7 +120,8 @@ fn shared_fixture_details() {
 
     let Some(db) = shared_fixture("rpm/sqlite-cbl-mariner-2.0-rpmdb.sqlite") else { return };
     let os = "NAME=\"Common Base Linux Mariner\"\nVERSION=\"2.0.20230630\"\nID=mariner\nVERSION_ID=\"2.0\"\n";
-    let findings = analyze_files(&[file("var/lib/rpm/rpmdb.sqlite", &db), file("etc/os-release", os.as_bytes())]);
+    let findings =
+        analyze_files(&[File::new("var/lib/rpm/rpmdb.sqlite", &db), File::new("etc/os-release", os.as_bytes())]);
     let ca = packages(&findings).into_iter().find(|p| p.name == "ca-certificates-base").unwrap();
     assert_eq!(ca.version, "1:2.0.0-1.cm2");
     assert_eq!(ca.source_name.as_deref(), Some("ca-certificates"));
@@ -180,11 +160,11 @@ fn own_databases_sqlite_and_bdb() {
         ("v2/Packages", "var/lib/rpm/Packages", &v2),
     ] {
         let findings =
-            analyze_files(&[file(path, &testdata(rel)), file("etc/os-release", RHEL9_OS_RELEASE.as_bytes())]);
+            analyze_files(&[File::new(path, &testdata(rel)), File::new("etc/os-release", RHEL9_OS_RELEASE.as_bytes())]);
         assert!(file_errors(&findings).is_empty(), "{rel}: {:?}", file_errors(&findings));
         assert_eq!(&sorted_rows(&findings), want, "{rel}");
     }
-    let findings = analyze_files(&[file("var/lib/rpm/Packages", &testdata("v2/Packages"))]);
+    let findings = analyze_files(&[File::new("var/lib/rpm/Packages", &testdata("v2/Packages"))]);
     let pkgs = packages(&findings);
     let beta = pkgs.iter().find(|p| p.name == "ecr-beta").unwrap();
     assert_eq!(beta.version, "2:3.4.5-6.el9");
@@ -298,8 +278,8 @@ fn gpg_pubkeys_are_not_packages() {
 fn os_identity_and_purls() {
     let db = testdata("v1/rpmdb.sqlite");
     let beta = |os_files: &[(&str, &str)]| -> (Option<Distro>, String) {
-        let mut files = vec![file("var/lib/rpm/rpmdb.sqlite", &db)];
-        files.extend(os_files.iter().map(|(p, c)| file(p, c.as_bytes())));
+        let mut files = vec![File::new("var/lib/rpm/rpmdb.sqlite", &db)];
+        files.extend(os_files.iter().map(|(p, c)| File::new(p, c.as_bytes())));
         let findings = analyze_files(&files);
         let distro = findings.iter().find_map(|f| match f {
             Finding::Distro(d) => Some(d.clone()),
@@ -358,10 +338,10 @@ fn database_order_and_empty_files() {
     let v1 = testdata("v1/rpmdb.sqlite");
     let v2 = testdata("v2/Packages");
     let findings = analyze_files(&[
-        file("var/lib/rpm/Packages", &v2),
-        file("usr/lib/sysimage/rpm/rpmdb.sqlite", &v1),
-        file("usr/share/rpm/Packages.db", b""),
-        file("var/lib/rpm/unrelated", b"x"),
+        File::new("var/lib/rpm/Packages", &v2),
+        File::new("usr/lib/sysimage/rpm/rpmdb.sqlite", &v1),
+        File::new("usr/share/rpm/Packages.db", b""),
+        File::new("var/lib/rpm/unrelated", b"x"),
     ]);
     assert!(file_errors(&findings).is_empty());
     let got: Vec<(&str, &str)> = packages(&findings).iter().map(|p| (p.path.as_str(), p.name.as_str())).collect();
@@ -417,7 +397,7 @@ fn parse_speed() {
 // ---------------------------------------------------------------------------------------------
 
 fn errors_of(path: &str, content: &[u8]) -> (Vec<String>, Vec<String>) {
-    let findings = analyze_files(&[file(path, content)]);
+    let findings = analyze_files(&[File::new(path, content)]);
     let names = packages(&findings).iter().map(|p| p.name.clone()).collect();
     let errors: Vec<String> = file_errors(&findings).iter().map(|e| e.message.clone()).collect();
     assert!(file_errors(&findings).iter().all(|e| e.path == path));
@@ -702,8 +682,8 @@ fn not_a_database() {
 fn one_bad_database_does_not_hide_another() {
     let good = testdata("v1/rpmdb.sqlite");
     let findings = analyze_files(&[
-        file("usr/lib/sysimage/rpm/rpmdb.sqlite", &good),
-        file("var/lib/rpm/Packages", b"garbage, not a database"),
+        File::new("usr/lib/sysimage/rpm/rpmdb.sqlite", &good),
+        File::new("var/lib/rpm/Packages", b"garbage, not a database"),
     ]);
     assert_eq!(packages(&findings).len(), 2);
     let errors = file_errors(&findings);
