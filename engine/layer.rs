@@ -140,11 +140,16 @@ fn decode_and_walk(blob: impl Read, layer: &LayerRef, selector: &Selector, limit
         ),
     };
     let hash_tar = layer.blob_digest.is_none() && compression != Compression::None;
-    let mut tar_stream = TarStream { inner: decoder, hasher: hash_tar.then(Sha256::new), bytes: 0, limit: limits.max_layer_bytes };
-    let mut contents = walk_tar(&mut tar_stream, selector, limits, what).map_err(|e| stream_error(e, compression, &tar_stream, what))?;
+    let tar_stream = TarStream { inner: decoder, hasher: hash_tar.then(Sha256::new), bytes: 0, limit: limits.max_layer_bytes };
+    // The tar walk reads in small pieces (headers, 8 KiB copies of skipped data); the buffer
+    // lets the decoder work in large chunks, where it is fastest.
+    let mut tar_stream = BufReader::with_capacity(STREAM_BUFFER, tar_stream);
+    let walked = walk_tar(&mut tar_stream, selector, limits, what);
     // Read to the end so the decoder checks the whole stream (trailer, checksum) and the
     // digests cover every byte.
-    io::copy(&mut tar_stream, &mut io::sink()).map_err(|e| stream_error(e.into(), compression, &tar_stream, what))?;
+    let drained = walked.and_then(|contents| io::copy(&mut tar_stream, &mut io::sink()).map(|_| contents).map_err(Into::into));
+    let tar_stream = tar_stream.into_inner();
+    let mut contents = drained.map_err(|e| stream_error(e, compression, &tar_stream, what))?;
     contents.tar_bytes = tar_stream.bytes;
     let tar_digest = tar_stream.hasher.map(|h| Digest::parse(&format!("sha256:{}", hex::encode(h.finalize()))).expect("sha256 hex"));
     Ok(Walked { contents, compression, tar_digest })

@@ -74,7 +74,8 @@ fn fixture_installed_multi() {
     assert_eq!(p_lines, 15);
     assert_eq!(expected.len(), 15);
 
-    let findings = analyze_files(&[File::new("etc/os-release", ALPINE_OS_RELEASE.as_bytes()), File::new(DB, &bytes)]);
+    let findings =
+        analyze_files(&[File::new("etc/os-release", ALPINE_OS_RELEASE.as_bytes()), File::new(DB, bytes.as_slice())]);
     assert!(file_errors(&findings).is_empty(), "{:?}", file_errors(&findings));
     let pkgs = packages(&findings);
     let got: Vec<(String, String)> = pkgs.iter().map(|p| (p.name.clone(), p.source_name.clone().unwrap())).collect();
@@ -123,7 +124,7 @@ fn fixture_installed_trivy() {
     // One entry of this fixture is deliberately broken: a name and no version.
     assert_eq!(expected.len(), 15);
 
-    let findings = analyze_files(&[File::new("etc/alpine-release", b"3.19.1\n"), File::new(DB, &bytes)]);
+    let findings = analyze_files(&[File::new("etc/alpine-release", b"3.19.1\n"), File::new(DB, bytes.as_slice())]);
     let pkgs = packages(&findings);
     let got: Vec<(String, String)> = pkgs.iter().map(|p| (p.name.clone(), p.source_name.clone().unwrap())).collect();
     assert_eq!(got, expected);
@@ -279,7 +280,8 @@ fn binary_garbage_is_one_file_error() {
         x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
         garbage.push((x >> 16) as u8);
     }
-    let findings = analyze_files(&[File::new(DB, &garbage), File::new(DB_USR, entry("ok", "1-r0", "ok").as_bytes())]);
+    let findings =
+        analyze_files(&[File::new(DB, garbage.as_slice()), File::new(DB_USR, entry("ok", "1-r0", "ok").as_bytes())]);
     let got: Vec<&str> = packages(&findings).iter().map(|p| p.name.as_str()).collect();
     assert_eq!(got, ["ok"]);
     let errs = file_errors(&findings);
@@ -604,8 +606,11 @@ fn mutated_inputs_never_panic() {
             }
         }
         let t = Instant::now();
-        let findings =
-            analyze_files(&[File::new(DB, &m), File::new("etc/os-release", &m), File::new("etc/alpine-release", &m)]);
+        let findings = analyze_files(&[
+            File::new(DB, m.as_slice()),
+            File::new("etc/os-release", m.as_slice()),
+            File::new("etc/alpine-release", m.as_slice()),
+        ]);
         slowest = slowest.max(t.elapsed());
         let text = String::from_utf8_lossy(&m);
         let p_values: BTreeSet<&str> =
@@ -626,8 +631,11 @@ fn mutated_inputs_never_panic() {
             );
         }
         // Deterministic: the host re-runs analyzers per layer and compares results.
-        let again =
-            analyze_files(&[File::new(DB, &m), File::new("etc/os-release", &m), File::new("etc/alpine-release", &m)]);
+        let again = analyze_files(&[
+            File::new(DB, m.as_slice()),
+            File::new("etc/os-release", m.as_slice()),
+            File::new("etc/alpine-release", m.as_slice()),
+        ]);
         assert_eq!(format!("{findings:?}"), format!("{again:?}"), "run {run}");
     }
     println!("{runs} mutated databases (seed {seed:#x}) in {:?}; slowest {slowest:?}", started.elapsed());

@@ -39,7 +39,7 @@ fn describe_patterns() {
 fn fixture_status_valid() {
     let Some(bytes) = fixture("dpkg/status-valid") else { return };
     let findings = analyze_files(&[
-        File::new("var/lib/dpkg/status", &bytes),
+        File::new("var/lib/dpkg/status", bytes.as_slice()),
         File::new("etc/os-release", DEBIAN12_OS_RELEASE.as_bytes()),
     ]);
     assert!(file_errors(&findings).is_empty(), "{:?}", file_errors(&findings));
@@ -122,9 +122,9 @@ fn real_status_matches_dpkg_query() {
     }
     assert!(!want.is_empty());
 
-    let mut files = vec![File::new("var/lib/dpkg/status", &bytes)];
+    let mut files = vec![File::new("var/lib/dpkg/status", bytes.as_slice())];
     if let Ok(osr) = std::fs::read("/etc/os-release") {
-        files.push(File::new("etc/os-release", &osr));
+        files.push(File::new("etc/os-release", osr.as_slice()));
     }
     let findings = analyze_files(&files);
     assert!(file_errors(&findings).is_empty(), "{:?}", file_errors(&findings));
@@ -301,7 +301,7 @@ fn binary_garbage_is_one_file_error() {
         x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
         garbage.push((x >> 16) as u8);
     }
-    let findings = analyze_files(&[File::new("var/lib/dpkg/status", &garbage)]);
+    let findings = analyze_files(&[File::new("var/lib/dpkg/status", garbage.as_slice())]);
     assert!(packages(&findings).is_empty());
     let errs = file_errors(&findings);
     assert_eq!(errs.len(), 1, "{errs:?}");
@@ -399,9 +399,9 @@ fn mutated_inputs_never_panic() {
             }
         }
         let findings = analyze_files(&[
-            File::new("var/lib/dpkg/status", &m),
-            File::new("etc/os-release", &m),
-            File::new("etc/debian_version", &m),
+            File::new("var/lib/dpkg/status", m.as_slice()),
+            File::new("etc/os-release", m.as_slice()),
+            File::new("etc/debian_version", m.as_slice()),
         ]);
         for p in packages(&findings) {
             assert!(!p.name.is_empty() && !p.version.is_empty());

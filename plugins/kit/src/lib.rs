@@ -55,3 +55,25 @@ macro_rules! export {
         $crate::bindings::export_analyzer!($analyzer);
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_path_strips_any_mix_of_leading_dot_slash_and_slash() {
+        for (p, want) in [("etc/os-release", "etc/os-release"), ("/etc/x", "etc/x"), ("./etc/x", "etc/x")] {
+            assert_eq!(relative_path(p), want);
+        }
+        assert_eq!(relative_path(".//./a/./b"), "a/./b");
+        assert_eq!(relative_path("./"), "");
+        assert_eq!(relative_path(".npmrc"), ".npmrc");
+        assert_eq!(relative_path("../x"), "../x");
+    }
+
+    #[test]
+    fn file_new_is_a_regular_file() {
+        let f = File::new("a", "b");
+        assert_eq!((f.path.as_str(), f.mode, f.layer.as_str(), f.content.as_slice()), ("a", 0o100644, "", &b"b"[..]));
+    }
+}

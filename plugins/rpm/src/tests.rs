@@ -1,5 +1,5 @@
 use super::*;
-use ecr_plugin_kit::findings::{file_errors, packages};
+use ecr_plugin_kit::findings::{distro, file_errors, packages};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -94,7 +94,7 @@ fn shared_fixtures_match_their_expected_package_sets() {
     for (fixture, path, count) in cases {
         let Some(db) = shared_fixture(fixture) else { return };
         let Some(tsv) = shared_fixture(&format!("{fixture}.expected.tsv")) else { return };
-        let findings = analyze_files(&[File::new(path, &db)]);
+        let findings = analyze_files(&[File::new(path, db.as_slice())]);
         assert!(file_errors(&findings).is_empty(), "{fixture}: {:?}", file_errors(&findings));
         let want = tsv_rows(&String::from_utf8(tsv).unwrap());
         assert_eq!(want.len(), count, "{fixture}");
@@ -107,7 +107,7 @@ fn shared_fixtures_match_their_expected_package_sets() {
 fn shared_fixture_details() {
     let Some(db) = shared_fixture("rpm/bdb-libuuid-Packages") else { return };
     let findings = analyze_files(&[
-        File::new("var/lib/rpm/Packages", &db),
+        File::new("var/lib/rpm/Packages", db.as_slice()),
         File::new("etc/os-release", RHEL9_OS_RELEASE.as_bytes()),
     ]);
     let p = packages(&findings)[0];
@@ -120,8 +120,10 @@ fn shared_fixture_details() {
 
     let Some(db) = shared_fixture("rpm/sqlite-cbl-mariner-2.0-rpmdb.sqlite") else { return };
     let os = "NAME=\"Common Base Linux Mariner\"\nVERSION=\"2.0.20230630\"\nID=mariner\nVERSION_ID=\"2.0\"\n";
-    let findings =
-        analyze_files(&[File::new("var/lib/rpm/rpmdb.sqlite", &db), File::new("etc/os-release", os.as_bytes())]);
+    let findings = analyze_files(&[
+        File::new("var/lib/rpm/rpmdb.sqlite", db.as_slice()),
+        File::new("etc/os-release", os.as_bytes()),
+    ]);
     let ca = packages(&findings).into_iter().find(|p| p.name == "ca-certificates-base").unwrap();
     assert_eq!(ca.version, "1:2.0.0-1.cm2");
     assert_eq!(ca.source_name.as_deref(), Some("ca-certificates"));
@@ -160,11 +162,11 @@ fn own_databases_sqlite_and_bdb() {
         ("v2/Packages", "var/lib/rpm/Packages", &v2),
     ] {
         let findings =
-            analyze_files(&[File::new(path, &testdata(rel)), File::new("etc/os-release", RHEL9_OS_RELEASE.as_bytes())]);
+            analyze_files(&[File::new(path, testdata(rel)), File::new("etc/os-release", RHEL9_OS_RELEASE.as_bytes())]);
         assert!(file_errors(&findings).is_empty(), "{rel}: {:?}", file_errors(&findings));
         assert_eq!(&sorted_rows(&findings), want, "{rel}");
     }
-    let findings = analyze_files(&[File::new("var/lib/rpm/Packages", &testdata("v2/Packages"))]);
+    let findings = analyze_files(&[File::new("var/lib/rpm/Packages", testdata("v2/Packages"))]);
     let pkgs = packages(&findings);
     let beta = pkgs.iter().find(|p| p.name == "ecr-beta").unwrap();
     assert_eq!(beta.version, "2:3.4.5-6.el9");
@@ -278,13 +280,10 @@ fn gpg_pubkeys_are_not_packages() {
 fn os_identity_and_purls() {
     let db = testdata("v1/rpmdb.sqlite");
     let beta = |os_files: &[(&str, &str)]| -> (Option<Distro>, String) {
-        let mut files = vec![File::new("var/lib/rpm/rpmdb.sqlite", &db)];
+        let mut files = vec![File::new("var/lib/rpm/rpmdb.sqlite", db.as_slice())];
         files.extend(os_files.iter().map(|(p, c)| File::new(p, c.as_bytes())));
         let findings = analyze_files(&files);
-        let distro = findings.iter().find_map(|f| match f {
-            Finding::Distro(d) => Some(d.clone()),
-            _ => None,
-        });
+        let distro = distro(&findings).cloned();
         let purl = packages(&findings).into_iter().find(|p| p.name == "ecr-beta").unwrap().purl.clone().unwrap();
         (distro, purl)
     };
@@ -338,8 +337,8 @@ fn database_order_and_empty_files() {
     let v1 = testdata("v1/rpmdb.sqlite");
     let v2 = testdata("v2/Packages");
     let findings = analyze_files(&[
-        File::new("var/lib/rpm/Packages", &v2),
-        File::new("usr/lib/sysimage/rpm/rpmdb.sqlite", &v1),
+        File::new("var/lib/rpm/Packages", v2.as_slice()),
+        File::new("usr/lib/sysimage/rpm/rpmdb.sqlite", v1.as_slice()),
         File::new("usr/share/rpm/Packages.db", b""),
         File::new("var/lib/rpm/unrelated", b"x"),
     ]);
@@ -682,7 +681,7 @@ fn not_a_database() {
 fn one_bad_database_does_not_hide_another() {
     let good = testdata("v1/rpmdb.sqlite");
     let findings = analyze_files(&[
-        File::new("usr/lib/sysimage/rpm/rpmdb.sqlite", &good),
+        File::new("usr/lib/sysimage/rpm/rpmdb.sqlite", good.as_slice()),
         File::new("var/lib/rpm/Packages", b"garbage, not a database"),
     ]);
     assert_eq!(packages(&findings).len(), 2);
