@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use sha2::{Digest as _, Sha256};
 use std::io::{self, BufRead, BufReader, Read};
+use std::sync::mpsc;
 
 /// Blobs are read in chunks this size; large enough that per-call overhead vanishes.
 const STREAM_BUFFER: usize = 256 * 1024;
@@ -94,11 +95,29 @@ impl LayerContents {
 
 /// Streams one layer blob through the digest check, the decoder and the tar walk.
 /// `what` names the layer in messages, e.g. "layer 2 (sha256:...)".
-pub fn read_layer(raw: impl Read, layer: &LayerRef, selector: &Selector, limits: &LayerLimits, what: &str) -> Result<LayerContents> {
-    let mut blob = VerifyingReader::new(raw, layer.size, what);
-    let walked = decode_and_walk(&mut blob, layer, selector, limits, what);
+pub fn read_layer(
+    raw: impl Read + Send,
+    layer: &LayerRef,
+    selector: &Selector,
+    limits: &LayerLimits,
+    what: &str,
+) -> Result<LayerContents> {
+    // The blob is read and hashed on its own thread while this one decodes: reading (a
+    // download, for registries) and sha256 overlap with decompression instead of adding to it.
+    let (walked, verified) = std::thread::scope(|scope| {
+        let (chunks, received) = mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+        let reader = scope.spawn(move || {
+            let mut blob = VerifyingReader::new(raw, layer.size, what);
+            forward_chunks(&mut blob, &chunks);
+            // Whatever the decoder left unread still counts towards the digest.
+            blob.finish(layer.blob_digest.as_ref())
+        });
+        let walked = decode_and_walk(ChunkReader { received, chunk: Vec::new(), position: 0 }, layer, selector, limits, what);
+        (walked, reader.join())
+    });
+    let verified = verified.map_err(|_| anyhow::anyhow!("{what}: the blob reader thread panicked"))?;
     // The digest is checked even when the walk failed: a mismatch explains the failure better.
-    let (blob_digest, blob_bytes) = blob.finish(layer.blob_digest.as_ref())?;
+    let (blob_digest, blob_bytes) = verified?;
     let mut walked = walked?;
     if let Some(diff_id) = &layer.diff_id {
         // The tar stream's own digest: the blob itself when uncompressed (free), otherwise
@@ -117,6 +136,63 @@ pub fn read_layer(raw: impl Read, layer: &LayerRef, selector: &Selector, limits:
     }
     walked.contents.blob_bytes = blob_bytes;
     Ok(walked.contents)
+}
+
+/// Blob bytes handed from the reader thread to the decoder: 4 chunks of 1 MiB in flight.
+const CHUNK_BYTES: usize = 1 << 20;
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// Sends the blob in chunks until its end, a read error (sent on, then the decoder sees it) or
+/// the decoder hanging up (it failed or finished early).
+fn forward_chunks(blob: &mut impl Read, chunks: &mpsc::SyncSender<io::Result<Vec<u8>>>) {
+    loop {
+        let mut chunk = vec![0; CHUNK_BYTES];
+        let mut filled = 0;
+        while filled < chunk.len() {
+            match blob.read(&mut chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    let _ = chunks.send(Err(error));
+                    return;
+                }
+            }
+        }
+        if filled == 0 {
+            return;
+        }
+        chunk.truncate(filled);
+        if chunks.send(Ok(chunk)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The decoder's side of the hand-over: the chunks as one stream; a closed channel is its end.
+struct ChunkReader {
+    received: mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    position: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.position == self.chunk.len() {
+            match self.received.recv() {
+                Ok(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.position = 0;
+                }
+                Ok(Err(error)) => return Err(error),
+                Err(mpsc::RecvError) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.position);
+        buf[..n].copy_from_slice(&self.chunk[self.position..self.position + n]);
+        self.position += n;
+        Ok(n)
+    }
 }
 
 struct Walked {
