@@ -18,7 +18,11 @@ use std::time::Duration;
 pub const EXIT_INCOMPLETE: u8 = 3;
 
 #[derive(Debug, Parser)]
-#[command(name = "ecr-engine", version, about = "Scans container images for vulnerable packages and risky configuration")]
+#[command(
+    name = "ecr-engine",
+    version,
+    about = "Scans container images for vulnerable packages and risky configuration"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -250,7 +254,8 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode> {
     let rendered = report.render(args.format);
     match &args.output {
         Some(path) => {
-            std::fs::write(path, &rendered).with_context(|| format!("cannot write the report to {}", path.display()))?;
+            std::fs::write(path, &rendered)
+                .with_context(|| format!("cannot write the report to {}", path.display()))?;
             eprintln!(
                 "{}: {} packages, {} issues{}; report written to {}",
                 args.target,
@@ -285,8 +290,11 @@ fn run_db(command: DbCommand) -> Result<ExitCode> {
             print_import(&report, store.path());
         }
         DbCommand::Update { base_url, ecosystems, db } => {
-            let ecosystems =
-                if ecosystems.is_empty() { import::ECOSYSTEMS.iter().map(|e| e.to_string()).collect() } else { ecosystems };
+            let ecosystems = if ecosystems.is_empty() {
+                import::ECOSYSTEMS.iter().map(|e| e.to_string()).collect()
+            } else {
+                ecosystems
+            };
             let path = db.path();
             let mut store = Store::open(&path)?;
             let work_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -299,7 +307,10 @@ fn run_db(command: DbCommand) -> Result<ExitCode> {
         DbCommand::Status { format, db } => {
             let path = db.path();
             let Some(store) = Store::open_existing(&path)? else {
-                bail!("no vulnerability data at {}; run `ecr-engine db update` or `ecr-engine db import PATH`", path.display());
+                bail!(
+                    "no vulnerability data at {}; run `ecr-engine db update` or `ecr-engine db import PATH`",
+                    path.display()
+                );
             };
             let status = store.status()?;
             match format {
@@ -312,7 +323,10 @@ fn run_db(command: DbCommand) -> Result<ExitCode> {
                         None => println!("Imported:   never"),
                     }
                     for ecosystem in &status.ecosystems {
-                        println!("  {:<24} {:>8} advisories  {:>7} packages", ecosystem.key, ecosystem.advisories, ecosystem.packages);
+                        println!(
+                            "  {:<24} {:>8} advisories  {:>7} packages",
+                            ecosystem.key, ecosystem.advisories, ecosystem.packages
+                        );
                     }
                 }
             }

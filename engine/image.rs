@@ -245,7 +245,14 @@ fn blob_location(digest: &Digest) -> String {
     format!("blobs/sha256/{}", digest.hex())
 }
 
-fn read_small(files: &dyn ImageFiles, location: &str, expected: Option<&Digest>, size: Option<u64>, ceiling: u64, what: &str) -> Result<Vec<u8>> {
+fn read_small(
+    files: &dyn ImageFiles,
+    location: &str,
+    expected: Option<&Digest>,
+    size: Option<u64>,
+    ceiling: u64,
+    what: &str,
+) -> Result<Vec<u8>> {
     if !files.contains(location) {
         match expected {
             Some(digest) => bail!("{what} {digest} is missing: the image names a blob it does not contain"),
@@ -255,16 +262,24 @@ fn read_small(files: &dyn ImageFiles, location: &str, expected: Option<&Digest>,
     read_verified(files.open(location)?, expected, size, ceiling, what)
 }
 
-fn resolve_oci_layout(files: Box<dyn ImageFiles>, reference: Option<&str>, platform: Option<&Platform>) -> Result<ResolvedImage> {
+fn resolve_oci_layout(
+    files: Box<dyn ImageFiles>,
+    reference: Option<&str>,
+    platform: Option<&Platform>,
+) -> Result<ResolvedImage> {
     let index_bytes = read_small(&*files, "index.json", None, None, MANIFEST_CEILING, "index.json")?;
     let index: ManifestDoc = serde_json::from_slice(&index_bytes).context("index.json is not a valid image index")?;
     let all = index.manifests.unwrap_or_default();
     let candidates: Vec<Descriptor> = match reference {
         Some(reference) => {
-            let found: Vec<Descriptor> =
-                all.iter().filter(|d| d.annotations.get(REF_NAME).map(String::as_str) == Some(reference)).cloned().collect();
+            let found: Vec<Descriptor> = all
+                .iter()
+                .filter(|d| d.annotations.get(REF_NAME).map(String::as_str) == Some(reference))
+                .cloned()
+                .collect();
             if found.is_empty() {
-                let refs: Vec<&str> = all.iter().filter_map(|d| d.annotations.get(REF_NAME).map(String::as_str)).collect();
+                let refs: Vec<&str> =
+                    all.iter().filter_map(|d| d.annotations.get(REF_NAME).map(String::as_str)).collect();
                 bail!("no image with reference '{reference}' in the layout; it has: {}", list_or_none(&refs));
             }
             found
@@ -323,20 +338,28 @@ fn choose_platform(entries: &[Descriptor], wanted: Option<&Platform>) -> Result<
     }
 }
 
-fn resolve_descriptor(files: Box<dyn ImageFiles>, descriptor: Descriptor, platform: Option<&Platform>, depth: usize) -> Result<ResolvedImage> {
+fn resolve_descriptor(
+    files: Box<dyn ImageFiles>,
+    descriptor: Descriptor,
+    platform: Option<&Platform>,
+    depth: usize,
+) -> Result<ResolvedImage> {
     if depth > MAX_INDEX_DEPTH {
         bail!("image indexes nest more than {MAX_INDEX_DEPTH} levels deep");
     }
     let digest = Digest::parse(&descriptor.digest).context("manifest descriptor")?;
-    let bytes = read_small(&*files, &blob_location(&digest), Some(&digest), descriptor.size, MANIFEST_CEILING, "manifest")?;
-    let doc: ManifestDoc =
-        serde_json::from_slice(&bytes).with_context(|| format!("manifest {digest} is not valid JSON of an image manifest or index"))?;
+    let bytes =
+        read_small(&*files, &blob_location(&digest), Some(&digest), descriptor.size, MANIFEST_CEILING, "manifest")?;
+    let doc: ManifestDoc = serde_json::from_slice(&bytes)
+        .with_context(|| format!("manifest {digest} is not valid JSON of an image manifest or index"))?;
     let media_type = doc.media_type.clone().or(descriptor.media_type.clone());
     let is_index = match media_type.as_deref() {
         Some(t) if INDEX_TYPES.contains(&t) => true,
         Some(t) if MANIFEST_TYPES.contains(&t) => false,
         Some(t) if t.contains("distribution.manifest.v1") => {
-            bail!("manifest {digest} is Docker schema 1 ({t}), which is deprecated and not supported; re-push the image with a current Docker or skopeo")
+            bail!(
+                "manifest {digest} is Docker schema 1 ({t}), which is deprecated and not supported; re-push the image with a current Docker or skopeo"
+            )
         }
         Some(t) => bail!("manifest {digest} has unsupported media type '{t}'"),
         None => doc.manifests.is_some(),
@@ -357,7 +380,14 @@ fn resolve_descriptor(files: Box<dyn ImageFiles>, descriptor: Descriptor, platfo
     {
         bail!("manifest {digest} is not a container image: its config has media type '{t}'");
     }
-    let config_bytes = read_small(&*files, &blob_location(&config_digest), Some(&config_digest), config_descriptor.size, CONFIG_CEILING, "config")?;
+    let config_bytes = read_small(
+        &*files,
+        &blob_location(&config_digest),
+        Some(&config_digest),
+        config_descriptor.size,
+        CONFIG_CEILING,
+        "config",
+    )?;
     let (config_json, config) = parse_config(config_bytes, &config_digest)?;
     if config.rootfs.diff_ids.len() != layer_descriptors.len() {
         bail!(
@@ -397,7 +427,8 @@ fn resolve_descriptor(files: Box<dyn ImageFiles>, descriptor: Descriptor, platfo
 
 fn parse_config(bytes: Vec<u8>, digest: &Digest) -> Result<(String, ImageConfig)> {
     let json = String::from_utf8(bytes).map_err(|_| anyhow!("config {digest} is not UTF-8 JSON"))?;
-    let config: ImageConfig = serde_json::from_str(&json).with_context(|| format!("config {digest} is not a valid image config"))?;
+    let config: ImageConfig =
+        serde_json::from_str(&json).with_context(|| format!("config {digest} is not a valid image config"))?;
     Ok((json, config))
 }
 
@@ -429,7 +460,8 @@ fn resolve_docker_archive(files: Box<dyn ImageFiles>, reference: Option<&str>) -
                 .iter()
                 .find(|e| e.repo_tags.iter().flatten().any(|t| normalize_docker_ref(t) == wanted))
                 .ok_or_else(|| {
-                    let tags: Vec<&str> = entries.iter().flat_map(|e| e.repo_tags.iter().flatten()).map(String::as_str).collect();
+                    let tags: Vec<&str> =
+                        entries.iter().flat_map(|e| e.repo_tags.iter().flatten()).map(String::as_str).collect();
                     anyhow!("no image tagged '{reference}' in the archive; it has: {}", list_or_none(&tags))
                 })?
         }
@@ -437,13 +469,25 @@ fn resolve_docker_archive(files: Box<dyn ImageFiles>, reference: Option<&str>) -
             [] => bail!("manifest.json lists no images"),
             [one] => one,
             several => {
-                let tags: Vec<&str> = several.iter().flat_map(|e| e.repo_tags.iter().flatten()).map(String::as_str).collect();
-                bail!("the archive holds {} images; name one as docker-archive:PATH:REPO:TAG, one of: {}", several.len(), list_or_none(&tags))
+                let tags: Vec<&str> =
+                    several.iter().flat_map(|e| e.repo_tags.iter().flatten()).map(String::as_str).collect();
+                bail!(
+                    "the archive holds {} images; name one as docker-archive:PATH:REPO:TAG, one of: {}",
+                    several.len(),
+                    list_or_none(&tags)
+                )
             }
         },
     };
     let config_digest = digest_from_name(&entry.config);
-    let config_bytes = read_small(&*files, &entry.config, config_digest.as_ref(), files.size(&entry.config), CONFIG_CEILING, "config")?;
+    let config_bytes = read_small(
+        &*files,
+        &entry.config,
+        config_digest.as_ref(),
+        files.size(&entry.config),
+        CONFIG_CEILING,
+        "config",
+    )?;
     let config_digest = config_digest.unwrap_or_else(|| Digest::of(&config_bytes));
     let (config_json, config) = parse_config(config_bytes, &config_digest)?;
     if config.rootfs.diff_ids.len() != entry.layers.len() {

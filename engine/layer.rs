@@ -7,7 +7,7 @@ use crate::image::{Compression, LayerRef};
 use anyhow::{Context, Result, bail};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use sha2::{Digest as _, Sha256};
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::sync::mpsc;
 
 /// Blobs are read in chunks this size; large enough that per-call overhead vanishes.
@@ -56,12 +56,19 @@ impl Default for LayerLimits {
 /// What a layer contributes at one path of the merged view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Node {
-    File { content: Vec<u8>, mode: u32 },
+    File {
+        content: Vec<u8>,
+        mode: u32,
+    },
     /// Symlinks are kept whatever their path (they are tiny) so links in the merged view resolve,
     /// e.g. Debian's etc/os-release -> ../usr/lib/os-release.
-    Symlink { target: String },
+    Symlink {
+        target: String,
+    },
     /// A hard link to another path of the image, relative to the root.
-    Hardlink { target: String },
+    Hardlink {
+        target: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -106,13 +113,16 @@ pub fn read_layer(
     // download, for registries) and sha256 overlap with decompression instead of adding to it.
     let (walked, verified) = std::thread::scope(|scope| {
         let (chunks, received) = mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+        // Read chunks come back to be filled again: no allocation or zeroing per chunk.
+        let (recycle, recycled) = mpsc::channel();
         let reader = scope.spawn(move || {
             let mut blob = VerifyingReader::new(raw, layer.size, what);
-            forward_chunks(&mut blob, &chunks);
+            forward_chunks(&mut blob, &chunks, &recycled);
             // Whatever the decoder left unread still counts towards the digest.
             blob.finish(layer.blob_digest.as_ref())
         });
-        let walked = decode_and_walk(ChunkReader { received, chunk: Vec::new(), position: 0 }, layer, selector, limits, what);
+        let chunk_reader = ChunkReader { received, recycle, chunk: Vec::new(), position: 0 };
+        let walked = decode_and_walk(chunk_reader, layer, selector, limits, what);
         (walked, reader.join())
     });
     let verified = verified.map_err(|_| anyhow::anyhow!("{what}: the blob reader thread panicked"))?;
@@ -144,9 +154,14 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// Sends the blob in chunks until its end, a read error (sent on, then the decoder sees it) or
 /// the decoder hanging up (it failed or finished early).
-fn forward_chunks(blob: &mut impl Read, chunks: &mpsc::SyncSender<io::Result<Vec<u8>>>) {
+fn forward_chunks(
+    blob: &mut impl Read,
+    chunks: &mpsc::SyncSender<io::Result<Vec<u8>>>,
+    recycled: &mpsc::Receiver<Vec<u8>>,
+) {
     loop {
-        let mut chunk = vec![0; CHUNK_BYTES];
+        let mut chunk = recycled.try_recv().unwrap_or_default();
+        chunk.resize(CHUNK_BYTES, 0);
         let mut filled = 0;
         while filled < chunk.len() {
             match blob.read(&mut chunk[filled..]) {
@@ -172,26 +187,75 @@ fn forward_chunks(blob: &mut impl Read, chunks: &mpsc::SyncSender<io::Result<Vec
 /// The decoder's side of the hand-over: the chunks as one stream; a closed channel is its end.
 struct ChunkReader {
     received: mpsc::Receiver<io::Result<Vec<u8>>>,
+    recycle: mpsc::Sender<Vec<u8>>,
     chunk: Vec<u8>,
     position: usize,
 }
 
-impl Read for ChunkReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl BufRead for ChunkReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.position == self.chunk.len() {
             match self.received.recv() {
                 Ok(Ok(chunk)) => {
-                    self.chunk = chunk;
+                    let used = std::mem::replace(&mut self.chunk, chunk);
+                    // The reader may be gone already; then the chunk is simply dropped.
+                    let _ = self.recycle.send(used);
                     self.position = 0;
                 }
                 Ok(Err(error)) => return Err(error),
-                Err(mpsc::RecvError) => return Ok(0),
+                Err(mpsc::RecvError) => break,
             }
         }
-        let n = buf.len().min(self.chunk.len() - self.position);
-        buf[..n].copy_from_slice(&self.chunk[self.position..self.position + n]);
-        self.position += n;
+        Ok(&self.chunk[self.position..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.position = (self.position + amount).min(self.chunk.len());
+    }
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = buf.len().min(available.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
         Ok(n)
+    }
+}
+
+/// The decoded tar stream as the tar walk sees it: skipping the data of an entry nobody asked
+/// for is a forward "seek" that consumes it inside the buffer instead of copying it out.
+struct SkippingReader<R> {
+    inner: R,
+    position: u64,
+}
+
+impl<R: BufRead> Read for SkippingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> Seek for SkippingReader<R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let mut skip = match to {
+            SeekFrom::Current(skip) if skip >= 0 => skip as u64,
+            _ => return Err(io::Error::new(io::ErrorKind::Unsupported, "a layer stream only moves forward")),
+        };
+        while skip > 0 {
+            let available = self.inner.fill_buf()?.len() as u64;
+            if available == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the tar stream ends inside an entry"));
+            }
+            let n = available.min(skip);
+            self.inner.consume(n as usize);
+            skip -= n;
+            self.position += n;
+        }
+        Ok(self.position)
     }
 }
 
@@ -201,8 +265,13 @@ struct Walked {
     tar_digest: Option<Digest>,
 }
 
-fn decode_and_walk(blob: impl Read, layer: &LayerRef, selector: &Selector, limits: &LayerLimits, what: &str) -> Result<Walked> {
-    let mut buffered = BufReader::with_capacity(STREAM_BUFFER, blob);
+fn decode_and_walk(
+    mut buffered: impl BufRead,
+    layer: &LayerRef,
+    selector: &Selector,
+    limits: &LayerLimits,
+    what: &str,
+) -> Result<Walked> {
     let compression = match layer.compression {
         Some(compression) => compression,
         None => sniff(buffered.fill_buf().with_context(|| format!("{what}: read failed"))?),
@@ -212,22 +281,26 @@ fn decode_and_walk(blob: impl Read, layer: &LayerRef, selector: &Selector, limit
         // Multi-member: some tools write a layer as several concatenated gzip members.
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
         Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::with_buffer(buffered).with_context(|| format!("{what}: cannot start the zstd decoder"))?,
+            zstd::stream::read::Decoder::with_buffer(buffered)
+                .with_context(|| format!("{what}: cannot start the zstd decoder"))?,
         ),
     };
     let hash_tar = layer.blob_digest.is_none() && compression != Compression::None;
-    let tar_stream = TarStream { inner: decoder, hasher: hash_tar.then(Sha256::new), bytes: 0, limit: limits.max_layer_bytes };
+    let tar_stream =
+        TarStream { inner: decoder, hasher: hash_tar.then(Sha256::new), bytes: 0, limit: limits.max_layer_bytes };
     // The tar walk reads in small pieces (headers, 8 KiB copies of skipped data); the buffer
     // lets the decoder work in large chunks, where it is fastest.
-    let mut tar_stream = BufReader::with_capacity(STREAM_BUFFER, tar_stream);
+    let mut tar_stream = SkippingReader { inner: BufReader::with_capacity(STREAM_BUFFER, tar_stream), position: 0 };
     let walked = walk_tar(&mut tar_stream, selector, limits, what);
     // Read to the end so the decoder checks the whole stream (trailer, checksum) and the
     // digests cover every byte.
-    let drained = walked.and_then(|contents| io::copy(&mut tar_stream, &mut io::sink()).map(|_| contents).map_err(Into::into));
-    let tar_stream = tar_stream.into_inner();
+    let drained =
+        walked.and_then(|contents| io::copy(&mut tar_stream, &mut io::sink()).map(|_| contents).map_err(Into::into));
+    let tar_stream = tar_stream.inner.into_inner();
     let mut contents = drained.map_err(|e| stream_error(e, compression, &tar_stream, what))?;
     contents.tar_bytes = tar_stream.bytes;
-    let tar_digest = tar_stream.hasher.map(|h| Digest::parse(&format!("sha256:{}", hex::encode(h.finalize()))).expect("sha256 hex"));
+    let tar_digest =
+        tar_stream.hasher.map(|h| Digest::parse(&format!("sha256:{}", hex::encode(h.finalize()))).expect("sha256 hex"));
     Ok(Walked { contents, compression, tar_digest })
 }
 
@@ -286,10 +359,10 @@ impl Read for TarStream<'_> {
     }
 }
 
-fn walk_tar(stream: impl Read, selector: &Selector, limits: &LayerLimits, what: &str) -> Result<LayerContents> {
+fn walk_tar(stream: impl Read + Seek, selector: &Selector, limits: &LayerLimits, what: &str) -> Result<LayerContents> {
     let mut contents = LayerContents::default();
     let mut archive = tar::Archive::new(stream);
-    for entry in archive.entries()? {
+    for entry in archive.entries_with_seek()? {
         let mut entry = entry?;
         let raw_name = entry.path_bytes().into_owned();
         let path = match normalize_entry_name(&raw_name) {

@@ -43,7 +43,8 @@ pub fn parse_ignore_file(text: &str, origin: &str) -> Result<Vec<IgnoreEntry>> {
 }
 
 pub fn read_ignore_file(path: &Path) -> Result<Vec<IgnoreEntry>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the ignore file {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the ignore file {}", path.display()))?;
     parse_ignore_file(&text, &path.display().to_string())
 }
 
@@ -115,7 +116,11 @@ mod tests {
         assert_eq!(
             entries,
             vec![
-                IgnoreEntry { id: "CVE-2024-1".into(), expires: Some(date!(2027 - 01 - 31)), reason: Some("waiting for upstream".into()) },
+                IgnoreEntry {
+                    id: "CVE-2024-1".into(),
+                    expires: Some(date!(2027 - 01 - 31)),
+                    reason: Some("waiting for upstream".into())
+                },
                 IgnoreEntry { id: "GHSA-abcd".into(), expires: None, reason: None },
             ]
         );

@@ -60,7 +60,9 @@ pub fn collect(root: &Path, selector: &Selector, limits: &LayerLimits) -> Result
         }
         let Some(target) = resolve_file(&tree, relative) else { continue };
         match read_limited(&root.join(&target), limits.max_file_bytes) {
-            Ok((content, mode)) => out.files.push(ImageFile { path: relative.to_string(), mode, layer: String::new(), content }),
+            Ok((content, mode)) => {
+                out.files.push(ImageFile { path: relative.to_string(), mode, layer: String::new(), content })
+            }
             Err(problem) => out.warnings.push(format!("{}: {problem}", root.join(relative).display())),
         }
     }

@@ -87,7 +87,13 @@ fn analyze_files(host: &PluginHost, info: &ImageInfo, files: &[ImageFile]) -> An
     Analysis { runs, file_layers, package_layers: HashMap::new() }
 }
 
-fn scan_image(target_text: &str, image: &ResolvedImage, host: &PluginHost, selector: &Selector, options: &ScanOptions) -> Report {
+fn scan_image(
+    target_text: &str,
+    image: &ResolvedImage,
+    host: &PluginHost,
+    selector: &Selector,
+    options: &ScanOptions,
+) -> Report {
     let mut report = Report::new(target_text);
     report.set_image(image);
     let read: Vec<Result<LayerContents>> = image
@@ -128,7 +134,13 @@ fn scan_image(target_text: &str, image: &ResolvedImage, host: &PluginHost, selec
 /// Runs the analyzers on the image's merged view, then, for attribution, re-runs those that
 /// found packages on the view after each earlier layer that changed a selected path: a package
 /// belongs to the lowest layer whose view already had it.
-fn analyze_layers(host: &PluginHost, info: &ImageInfo, layers: &[LayerContents], digests: &[String], selector: &Selector) -> Analysis {
+fn analyze_layers(
+    host: &PluginHost,
+    info: &ImageInfo,
+    layers: &[LayerContents],
+    digests: &[String],
+    selector: &Selector,
+) -> Analysis {
     let mut view = MergedView::new(layers, digests);
     let mut changed = Vec::new();
     while view.layers_applied() < layers.len() {

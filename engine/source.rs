@@ -113,9 +113,8 @@ impl ArchiveFiles {
         (&file).seek(SeekFrom::Start(0))?;
         let mut archive = tar::Archive::new(BufReader::new(file));
         let mut members = HashMap::new();
-        let entries = archive
-            .entries_with_seek()
-            .with_context(|| format!("{} is not a tar archive", path.display()))?;
+        let entries =
+            archive.entries_with_seek().with_context(|| format!("{} is not a tar archive", path.display()))?;
         for entry in entries {
             let entry = entry.with_context(|| format!("{}: corrupt tar archive", path.display()))?;
             if !entry.header().entry_type().is_file() {

@@ -135,7 +135,8 @@ impl<'a> MergedView<'a> {
             changed |= selector.wants(dir) || matches!(placed.node, Node::Symlink { .. });
         }
         let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
-        let doomed: Vec<&str> = self.nodes.range(prefix.as_str()..).map(|(p, _)| *p).take_while(|p| p.starts_with(&prefix)).collect();
+        let doomed: Vec<&str> =
+            self.nodes.range(prefix.as_str()..).map(|(p, _)| *p).take_while(|p| p.starts_with(&prefix)).collect();
         for path in doomed {
             changed |= selector.wants(path);
             self.nodes.remove(path);
@@ -194,7 +195,10 @@ mod tests {
     #[test]
     fn whiteouts_opaque_dirs_and_overrides() {
         let selector = Selector::new(&["data/**".to_string()]).unwrap();
-        let base = LayerContents { entries: vec![file("data/a", "1"), file("data/b", "1"), file("data/d/x", "1")], ..Default::default() };
+        let base = LayerContents {
+            entries: vec![file("data/a", "1"), file("data/b", "1"), file("data/d/x", "1")],
+            ..Default::default()
+        };
         let upper = LayerContents {
             entries: vec![file("data/a", "2"), file("data/d/y", "2")],
             whiteouts: vec!["data/b".into()],
@@ -210,7 +214,9 @@ mod tests {
 
     #[test]
     fn links_resolve_inside_the_image_only() {
-        let selector = Selector::new(&["etc/os-release".to_string(), "usr/lib/os-release".to_string(), "etc/evil".to_string()]).unwrap();
+        let selector =
+            Selector::new(&["etc/os-release".to_string(), "usr/lib/os-release".to_string(), "etc/evil".to_string()])
+                .unwrap();
         let layer = LayerContents {
             entries: vec![
                 file("usr/lib/os-release", "ID=debian"),

@@ -353,7 +353,12 @@ impl PluginHost {
 
     /// Like [`PluginHost::analyze`], for the loaded plugins `wanted` picks (by name) only, and
     /// without the load errors: for re-running some plugins on another view of the same image.
-    pub fn analyze_only(&self, image: &ImageInfo, files: &[ImageFile], wanted: impl Fn(&str) -> bool + Sync) -> Vec<PluginRun> {
+    pub fn analyze_only(
+        &self,
+        image: &ImageInfo,
+        files: &[ImageFile],
+        wanted: impl Fn(&str) -> bool + Sync,
+    ) -> Vec<PluginRun> {
         self.plugins
             .par_iter()
             .zip(self.runnable.par_iter())

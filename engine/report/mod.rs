@@ -295,7 +295,13 @@ impl Report {
                 }
                 error = Some(file_errors.join("; "));
             }
-            self.plugins.push(PluginEntry { name: run.name, version: run.version, status, error, duration_ms: run.duration_ms });
+            self.plugins.push(PluginEntry {
+                name: run.name,
+                version: run.version,
+                status,
+                error,
+                duration_ms: run.duration_ms,
+            });
         }
         self.packages.sort_by(|a, b| {
             (&a.ecosystem, &a.name, &a.version, &a.path).cmp(&(&b.ecosystem, &b.name, &b.version, &b.path))
@@ -358,7 +364,12 @@ impl Report {
             *by_ecosystem.entry(&package.ecosystem).or_default() += 1;
         }
         let counts: Vec<String> = by_ecosystem.iter().map(|(e, n)| format!("{e} {n}")).collect();
-        let _ = writeln!(out, "\nPackages: {} ({})", self.packages.len(), if counts.is_empty() { "none".into() } else { counts.join(", ") });
+        let _ = writeln!(
+            out,
+            "\nPackages: {} ({})",
+            self.packages.len(),
+            if counts.is_empty() { "none".into() } else { counts.join(", ") }
+        );
         let rows: Vec<Vec<String>> = self
             .packages
             .iter()
@@ -397,7 +408,14 @@ impl Report {
             let rows: Vec<Vec<String>> = self
                 .issues
                 .iter()
-                .map(|i| vec![severity_name(i.severity).to_string(), i.id.clone(), i.title.clone(), i.path.clone().unwrap_or_default()])
+                .map(|i| {
+                    vec![
+                        severity_name(i.severity).to_string(),
+                        i.id.clone(),
+                        i.title.clone(),
+                        i.path.clone().unwrap_or_default(),
+                    ]
+                })
                 .collect();
             table(&mut out, &["SEVERITY", "ID", "TITLE", "PATH"], &rows);
         }
@@ -405,7 +423,15 @@ impl Report {
         let rows: Vec<Vec<String>> = self
             .plugins
             .iter()
-            .map(|p| vec![p.name.clone(), p.version.clone(), p.status.to_string(), format!("{} ms", p.duration_ms), p.error.clone().unwrap_or_default()])
+            .map(|p| {
+                vec![
+                    p.name.clone(),
+                    p.version.clone(),
+                    p.status.to_string(),
+                    format!("{} ms", p.duration_ms),
+                    p.error.clone().unwrap_or_default(),
+                ]
+            })
             .collect();
         table(&mut out, &["NAME", "VERSION", "STATUS", "TIME", "ERROR"], &rows);
         for warning in &self.warnings {
@@ -429,7 +455,11 @@ impl Report {
         let _ = writeln!(
             out,
             "{}",
-            if self.complete { "Scan complete.".to_string() } else { format!("Scan INCOMPLETE: {} problem(s) above; the results shown are partial.", self.errors.len()) }
+            if self.complete {
+                "Scan complete.".to_string()
+            } else {
+                format!("Scan INCOMPLETE: {} problem(s) above; the results shown are partial.", self.errors.len())
+            }
         );
         out
     }

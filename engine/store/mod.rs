@@ -155,8 +155,10 @@ impl AdvisoryImport<'_> {
             self.withdrawn += 1;
             return Ok(());
         }
-        let existing: Option<String> =
-            self.tx.query_row("SELECT modified FROM advisories WHERE id = ?1", [&record.id], |r| r.get(0)).optional()?;
+        let existing: Option<String> = self
+            .tx
+            .query_row("SELECT modified FROM advisories WHERE id = ?1", [&record.id], |r| r.get(0))
+            .optional()?;
         if existing.as_deref().is_some_and(|modified| modified >= record.modified.as_str()) {
             // Re-importing the same or an older dump changes nothing.
             self.unchanged += 1;
@@ -206,20 +208,32 @@ impl AdvisoryImport<'_> {
     }
 }
 
-
 impl AdvisorySource for Store {
     fn affected(&self, key: &str, package: &str) -> Result<Vec<StoredAffected>> {
         let mut statement = self.conn.prepare_cached(
             "SELECT advisory_id, ecosystem, matching, severity, score FROM affected WHERE key = ?1 AND package = ?2",
         )?;
         let rows = statement.query_map(params![key, package], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get(4)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get(4)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
             let (advisory_id, ecosystem, matching, severity, score) = row?;
-            let matching = serde_json::from_str(&matching).with_context(|| format!("stored ranges of {advisory_id}"))?;
-            out.push(StoredAffected { advisory_id, ecosystem, matching, severity: severity::from_word(&severity), score });
+            let matching =
+                serde_json::from_str(&matching).with_context(|| format!("stored ranges of {advisory_id}"))?;
+            out.push(StoredAffected {
+                advisory_id,
+                ecosystem,
+                matching,
+                severity: severity::from_word(&severity),
+                score,
+            });
         }
         Ok(out)
     }

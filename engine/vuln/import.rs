@@ -127,10 +127,11 @@ fn read_bounded(reader: impl Read, name: &str) -> Result<Vec<u8>> {
 
 fn read_zip(path: &Path, mut each: impl FnMut(&str, &[u8]) -> Result<()>) -> Result<()> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut archive =
-        zip::ZipArchive::new(BufReader::new(file)).with_context(|| format!("{} is not a valid zip archive", path.display()))?;
+    let mut archive = zip::ZipArchive::new(BufReader::new(file))
+        .with_context(|| format!("{} is not a valid zip archive", path.display()))?;
     for index in 0..archive.len() {
-        let entry = archive.by_index(index).with_context(|| format!("{}: corrupt zip entry {index}", path.display()))?;
+        let entry =
+            archive.by_index(index).with_context(|| format!("{}: corrupt zip entry {index}", path.display()))?;
         let name = entry.name().map(|n| n.to_string()).unwrap_or_default();
         if !entry.is_file() || !name.ends_with(".json") {
             continue;
@@ -143,7 +144,12 @@ fn read_zip(path: &Path, mut each: impl FnMut(&str, &[u8]) -> Result<()>) -> Res
 
 /// Downloads `<base>/<ecosystem>/all.zip` for each ecosystem into `work_dir`, then imports them
 /// all in one transaction. An ecosystem the server does not have (404) is skipped with a note.
-pub fn update(store: &mut Store, base_url: &str, ecosystems: &[String], work_dir: &Path) -> Result<(ImportReport, Vec<String>)> {
+pub fn update(
+    store: &mut Store,
+    base_url: &str,
+    ecosystems: &[String],
+    work_dir: &Path,
+) -> Result<(ImportReport, Vec<String>)> {
     std::fs::create_dir_all(work_dir).with_context(|| format!("cannot create {}", work_dir.display()))?;
     let download_dir = tempfile::tempdir_in(work_dir).context("cannot create a download directory")?;
     let mut downloaded = Vec::new();

@@ -101,7 +101,13 @@ pub fn affected(matching: &Matching, scheme: Scheme, version: &str) -> Option<Op
 }
 
 fn event_version(event: &Event) -> &str {
-    event.introduced.as_deref().or(event.fixed.as_deref()).or(event.last_affected.as_deref()).or(event.limit.as_deref()).unwrap_or("")
+    event
+        .introduced
+        .as_deref()
+        .or(event.fixed.as_deref())
+        .or(event.last_affected.as_deref())
+        .or(event.limit.as_deref())
+        .unwrap_or("")
 }
 
 /// The OSV algorithm for one range: walk the events in version order; `introduced` switches

@@ -16,7 +16,12 @@ use time::Date;
 
 /// Adds what vulnerability data and the end-of-life table say to a scan's report. Without data
 /// (`source` is `None`) the report says so in a warning rather than claiming a clean image.
-pub fn assess(report: &mut Report, source: Option<&dyn AdvisorySource>, today: Date, options: matcher::MatchOptions) -> Result<()> {
+pub fn assess(
+    report: &mut Report,
+    source: Option<&dyn AdvisorySource>,
+    today: Date,
+    options: matcher::MatchOptions,
+) -> Result<()> {
     let os = report.image.os.as_ref().map(|os| (os.id.clone(), os.version_id.clone()));
     if let Some((id, version)) = &os
         && let Some(status) = eol::status(id, version, today)

@@ -117,7 +117,10 @@ impl Record {
                         .filter(|e| e.is_some())
                         .count();
                     if set != 1 {
-                        bail!("{}: affected[{index}] has an event with {set} of introduced/fixed/last_affected/limit (must be exactly one)", self.id);
+                        bail!(
+                            "{}: affected[{index}] has an event with {set} of introduced/fixed/last_affected/limit (must be exactly one)",
+                            self.id
+                        );
                     }
                 }
             }
@@ -127,7 +130,8 @@ impl Record {
 
     /// Other ids this vulnerability is known by: aliases and, for distro records, upstream ids.
     pub fn other_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.aliases.iter().chain(&self.upstream).filter(|a| **a != self.id).cloned().collect();
+        let mut ids: Vec<String> =
+            self.aliases.iter().chain(&self.upstream).filter(|a| **a != self.id).cloned().collect();
         ids.sort();
         ids.dedup();
         ids
@@ -136,7 +140,9 @@ impl Record {
     pub fn summary_text(&self) -> String {
         match (&self.summary, &self.details) {
             (Some(summary), _) if !summary.trim().is_empty() => summary.trim().to_string(),
-            (_, Some(details)) => details.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").chars().take(300).collect(),
+            (_, Some(details)) => {
+                details.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").chars().take(300).collect()
+            }
             _ => String::new(),
         }
     }

@@ -8,7 +8,8 @@ use std::str::FromStr;
 
 /// Severity and, when it comes from a CVSS vector, the base score.
 pub fn assess(record: &Record, affected: Option<&Affected>) -> (Severity, Option<f64>) {
-    let entries: Vec<&SeverityEntry> = affected.map(|a| a.severity.iter()).into_iter().flatten().chain(&record.severity).collect();
+    let entries: Vec<&SeverityEntry> =
+        affected.map(|a| a.severity.iter()).into_iter().flatten().chain(&record.severity).collect();
     if let Some(score) = best_cvss(&entries) {
         return (from_score(score), Some(score));
     }
