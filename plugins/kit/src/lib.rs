@@ -53,6 +53,9 @@ macro_rules! export {
     ($analyzer:ident) => {
         #[cfg(target_family = "wasm")]
         $crate::bindings::export_analyzer!($analyzer);
+        // Natively the analyzer is still the crate's entry point, not dead code.
+        #[cfg(not(target_family = "wasm"))]
+        const _: [fn() -> $crate::PluginInfo; 1] = [<$analyzer as $crate::Guest>::describe];
     };
 }
 
