@@ -54,8 +54,11 @@ fn vuln<'a>(result: &'a ScanResult, id: &str, package: &str) -> &'a Value {
 }
 
 fn ids_for(result: &ScanResult, package: &str) -> Vec<String> {
-    let mut ids: Vec<String> =
-        vulns(result).iter().filter(|v| v["package"] == package).map(|v| v["id"].as_str().unwrap().to_string()).collect();
+    let mut ids: Vec<String> = vulns(result)
+        .iter()
+        .filter(|v| v["package"] == package)
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect();
     ids.sort();
     ids
 }
@@ -230,7 +233,10 @@ fn npm_vulnerabilities_with_semver_ranges() {
         ],
     );
     let package = |name: &str, version: &str| {
-        Entry::file(&format!("app/node_modules/{name}/package.json"), json!({"name": name, "version": version}).to_string())
+        Entry::file(
+            &format!("app/node_modules/{name}/package.json"),
+            json!({"name": name, "version": version}).to_string(),
+        )
     };
     let spec = ImageSpec::new(vec![Layer::gzip(vec![
         package("lodash", "4.17.11"),
@@ -272,7 +278,11 @@ fn policy_filters_and_exit_code() {
     assert_eq!(ids_for(&ignored, "libssl3"), vec!["DEBIAN-CVE-2099-0001"]);
     assert!(ignored.warnings().contains("expired"), "{}", ignored.warnings());
     assert_eq!(ignored.code, 5);
-    let clean = scan_with_db(&target, &db, &["--ignore-file", ignore.to_str().unwrap(), "--severity", "HIGH", "--exit-code", "5"]);
+    let clean = scan_with_db(
+        &target,
+        &db,
+        &["--ignore-file", ignore.to_str().unwrap(), "--severity", "HIGH", "--exit-code", "5"],
+    );
     assert_eq!(clean.code, 0, "nothing left at HIGH");
 }
 
@@ -384,10 +394,13 @@ fn serve(files: Vec<(String, Vec<u8>)>, requests: usize) -> (String, std::thread
             let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
             match files.iter().find(|(p, _)| *p == path) {
                 Some((_, body)) => {
-                    write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).unwrap();
+                    write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())
+                        .unwrap();
                     stream.write_all(body).unwrap();
                 }
-                None => write!(stream, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap(),
+                None => {
+                    write!(stream, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap()
+                }
             }
             seen.push(path);
         }
@@ -399,7 +412,9 @@ fn serve(files: Vec<(String, Vec<u8>)>, requests: usize) -> (String, std::thread
 fn zip_of(records: &[Value]) -> Vec<u8> {
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for record in records {
-        writer.start_file(format!("{}.json", record["id"].as_str().unwrap()), zip::write::SimpleFileOptions::default()).unwrap();
+        writer
+            .start_file(format!("{}.json", record["id"].as_str().unwrap()), zip::write::SimpleFileOptions::default())
+            .unwrap();
         std::io::Write::write_all(&mut writer, &serde_json::to_vec(record).unwrap()).unwrap();
     }
     writer.finish().unwrap().into_inner()
@@ -411,13 +426,22 @@ fn db_update_downloads_dumps_from_the_configured_server() {
     let npm = json!({"id": "GHSA-jf85-cpcp-j695", "modified": "2023-01-01T00:00:00Z", "aliases": ["CVE-2019-10744"],
                      "affected": [{"package": {"ecosystem": "npm", "name": "lodash"},
                                    "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "4.17.12"}]}]}]});
-    let (base, server) = serve(
-        vec![("/Debian/all.zip".into(), zip_of(&debian_records())), ("/npm/all.zip".into(), zip_of(&[npm]))],
-        3,
-    );
+    let (base, server) =
+        serve(vec![("/Debian/all.zip".into(), zip_of(&debian_records())), ("/npm/all.zip".into(), zip_of(&[npm]))], 3);
     let db = dir.path().join("store.db");
     let out = cli::command()
-        .args(["db", "update", "--db", db.to_str().unwrap(), "--ecosystem", "Debian", "--ecosystem", "npm", "--ecosystem", "Rocky Linux"])
+        .args([
+            "db",
+            "update",
+            "--db",
+            db.to_str().unwrap(),
+            "--ecosystem",
+            "Debian",
+            "--ecosystem",
+            "npm",
+            "--ecosystem",
+            "Rocky Linux",
+        ])
         .env("ECR_ENGINE_DB_URL", &base)
         .output()
         .unwrap();
