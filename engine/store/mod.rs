@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS imports (
 );
 ";
 
-/// One advisory's statement about one package, as stored.
+/// One advisory's statement about one package, as stored, with what the report needs of the
+/// advisory itself.
 #[derive(Debug, Clone)]
 pub struct StoredAffected {
     pub advisory_id: String,
@@ -49,11 +50,7 @@ pub struct StoredAffected {
     pub matching: Matching,
     pub severity: Severity,
     pub score: Option<f64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct StoredAdvisory {
-    pub id: String,
+    /// Other ids of the advisory (aliases, upstream ids).
     pub aliases: Vec<String>,
     pub summary: String,
 }
@@ -62,7 +59,6 @@ pub struct StoredAdvisory {
 pub trait AdvisorySource {
     /// Advisories about `package` under ecosystem key `key` (see `vuln::ecosystem`).
     fn affected(&self, key: &str, package: &str) -> Result<Vec<StoredAffected>>;
-    fn advisory(&self, id: &str) -> Result<Option<StoredAdvisory>>;
 }
 
 pub struct Store {
@@ -211,7 +207,8 @@ impl AdvisoryImport<'_> {
 impl AdvisorySource for Store {
     fn affected(&self, key: &str, package: &str) -> Result<Vec<StoredAffected>> {
         let mut statement = self.conn.prepare_cached(
-            "SELECT advisory_id, ecosystem, matching, severity, score FROM affected WHERE key = ?1 AND package = ?2",
+            "SELECT f.advisory_id, f.ecosystem, f.matching, f.severity, f.score, a.aliases, a.summary
+             FROM affected f JOIN advisories a ON a.id = f.advisory_id WHERE f.key = ?1 AND f.package = ?2",
         )?;
         let rows = statement.query_map(params![key, package], |r| {
             Ok((
@@ -220,32 +217,23 @@ impl AdvisorySource for Store {
                 r.get::<_, String>(2)?,
                 r.get::<_, String>(3)?,
                 r.get(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (advisory_id, ecosystem, matching, severity, score) = row?;
-            let matching =
-                serde_json::from_str(&matching).with_context(|| format!("stored ranges of {advisory_id}"))?;
+            let (advisory_id, ecosystem, matching, severity, score, aliases, summary) = row?;
             out.push(StoredAffected {
+                matching: serde_json::from_str(&matching).with_context(|| format!("stored ranges of {advisory_id}"))?,
+                aliases: serde_json::from_str(&aliases).with_context(|| format!("stored aliases of {advisory_id}"))?,
                 advisory_id,
                 ecosystem,
-                matching,
                 severity: severity::from_word(&severity),
                 score,
+                summary,
             });
         }
         Ok(out)
-    }
-
-    fn advisory(&self, id: &str) -> Result<Option<StoredAdvisory>> {
-        let mut statement = self.conn.prepare_cached("SELECT id, aliases, summary FROM advisories WHERE id = ?1")?;
-        statement
-            .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
-            .optional()?
-            .map(|(id, aliases, summary)| {
-                Ok(StoredAdvisory { aliases: serde_json::from_str(&aliases).context("stored aliases")?, id, summary })
-            })
-            .transpose()
     }
 }

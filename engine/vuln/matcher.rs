@@ -59,7 +59,7 @@ pub fn match_packages(
             advisories.insert(key.clone(), rows);
         }
         let hits: Vec<Hit> = advisories[&key].iter().filter_map(|row| evaluate(row, &lookup.version)).collect();
-        found.extend(merge_aliases(source, package, hits)?);
+        found.extend(merge_aliases(package, hits));
     }
     found.sort_by(|a, b| {
         b.severity.cmp(&a.severity).then_with(|| a.package.cmp(&b.package)).then_with(|| a.id.cmp(&b.id))
@@ -157,16 +157,11 @@ type AliasGroup<'a> = (BTreeSet<String>, Vec<(Hit<'a>, String)>);
 
 /// One entry per vulnerability: advisories that name each other (CVE, GHSA, DSA, DEBIAN-CVE,
 /// ALPINE-CVE...) are one vulnerability, reported under its CVE id when it has one.
-fn merge_aliases(
-    source: &dyn AdvisorySource,
-    package: &PackageEntry,
-    hits: Vec<Hit<'_>>,
-) -> Result<Vec<VulnerabilityEntry>> {
+fn merge_aliases(package: &PackageEntry, hits: Vec<Hit<'_>>) -> Vec<VulnerabilityEntry> {
     let mut groups: Vec<AliasGroup<'_>> = Vec::new();
     for hit in hits {
-        let advisory = source.advisory(&hit.row.advisory_id)?;
-        let summary = advisory.as_ref().map(|a| a.summary.clone()).unwrap_or_default();
-        let mut ids: BTreeSet<String> = advisory.map(|a| a.aliases).unwrap_or_default().into_iter().collect();
+        let summary = hit.row.summary.clone();
+        let mut ids: BTreeSet<String> = hit.row.aliases.iter().cloned().collect();
         ids.insert(hit.row.advisory_id.clone());
         // Join every group this advisory shares an id with.
         let mut merged_ids = ids;
@@ -214,5 +209,5 @@ fn merge_aliases(
             advisories: advisories.into_iter().collect(),
         });
     }
-    Ok(out)
+    out
 }
