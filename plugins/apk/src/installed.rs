@@ -28,6 +28,7 @@
 //! - a trailing `\r` is dropped (a database edited on another system); lines that are empty or
 //!   only spaces/tabs separate entries.
 
+use ecr_plugin_kit::FileProblems;
 use std::borrow::Cow;
 
 /// One package read from the database.
@@ -67,8 +68,7 @@ pub const MAX_INSTALLED_FILES: usize = 500_000;
 pub const MAX_INSTALLED_FILE_BYTES: usize = 24 << 20;
 /// The fields this reader uses.
 const USED_KEYS: &[u8] = b"PVAoLmctCFR";
-/// At most this many problems are listed per file; the rest are counted in one last message.
-pub const MAX_ERRORS_PER_FILE: usize = 20;
+pub use ecr_plugin_kit::MAX_ERRORS_PER_FILE;
 
 struct Field {
     value: String,
@@ -119,28 +119,6 @@ impl Default for Pending {
     }
 }
 
-struct Errors {
-    list: Vec<String>,
-    extra: usize,
-}
-
-impl Errors {
-    fn push(&mut self, msg: String) {
-        if self.list.len() < MAX_ERRORS_PER_FILE {
-            self.list.push(msg);
-        } else {
-            self.extra += 1;
-        }
-    }
-
-    fn finish(mut self) -> Vec<String> {
-        if self.extra > 0 {
-            self.list.push(format!("{} more problems not listed", self.extra));
-        }
-        self.list
-    }
-}
-
 /// The installed-file budget of one database file.
 struct Budget {
     files: usize,
@@ -159,7 +137,7 @@ fn shown(s: &str) -> String {
     out
 }
 
-fn finish_entry(e: Pending, out: &mut Vec<Entry>, errs: &mut Errors) {
+fn finish_entry(e: Pending, out: &mut Vec<Entry>, errs: &mut FileProblems) {
     if !e.has_field {
         return;
     }
@@ -201,7 +179,7 @@ fn finish_entry(e: Pending, out: &mut Vec<Entry>, errs: &mut Errors) {
 }
 
 /// Handles an `F:` or `R:` line of the current entry.
-fn file_line(e: &mut Pending, key: u8, value: &str, line_no: usize, budget: &mut Budget, errs: &mut Errors) {
+fn file_line(e: &mut Pending, key: u8, value: &str, line_no: usize, budget: &mut Budget, errs: &mut FileProblems) {
     if key == b'F' {
         let dir = value.trim_matches('/');
         e.dir = if dir.len() > MAX_PATH_BYTES {
@@ -259,7 +237,7 @@ fn file_line(e: &mut Pending, key: u8, value: &str, line_no: usize, budget: &mut
 /// all (binary data, text with no `K:value` line) gives a single error.
 pub fn parse(content: &[u8]) -> Parsed {
     let mut entries = Vec::new();
-    let mut errs = Errors { list: Vec::new(), extra: 0 };
+    let mut errs = FileProblems::default();
     let mut e = Pending::default();
     let mut budget = Budget { files: 0, bytes: 0, exhausted: false };
     let mut field_lines = 0usize;
@@ -284,7 +262,7 @@ pub fn parse(content: &[u8]) -> Parsed {
             finish_entry(e, &mut entries, &mut errs);
             return Parsed { entries, errors: errs.finish() };
         }
-        let mut report = |errs: &mut Errors, msg: String| {
+        let mut report = |errs: &mut FileProblems, msg: String| {
             first_error.get_or_insert_with(|| msg.clone());
             errs.push(msg);
         };

@@ -52,8 +52,8 @@ pub struct Parsed {
     pub errors: Vec<String>,
 }
 
-/// At most this many problems are listed per file; the rest are counted in one last message.
-pub const MAX_ERRORS_PER_FILE: usize = 20;
+use ecr_plugin_kit::FileProblems;
+pub use ecr_plugin_kit::MAX_ERRORS_PER_FILE;
 
 /// States whose packages have their files on disk (see the module docs).
 pub const KEPT_STATES: &[&str] = &["installed", "triggers-pending", "triggers-awaited", "half-configured", "unpacked"];
@@ -85,28 +85,6 @@ impl Stanza {
     }
 }
 
-struct Errors {
-    list: Vec<String>,
-    extra: usize,
-}
-
-impl Errors {
-    fn push(&mut self, msg: String) {
-        if self.list.len() < MAX_ERRORS_PER_FILE {
-            self.list.push(msg);
-        } else {
-            self.extra += 1;
-        }
-    }
-
-    fn finish(mut self) -> Vec<String> {
-        if self.extra > 0 {
-            self.list.push(format!("{} more problems not listed", self.extra));
-        }
-        self.list
-    }
-}
-
 /// A value quoted in a message: control characters (terminal escapes from a hostile file)
 /// replaced, and cut to a sensible length.
 fn shown(s: &str) -> String {
@@ -128,7 +106,7 @@ fn parse_source(value: &str, binary_version: &str) -> (String, String) {
     (name.to_string(), ver.to_string())
 }
 
-fn finish_stanza(st: Stanza, out: &mut Vec<Entry>, errs: &mut Errors) {
+fn finish_stanza(st: Stanza, out: &mut Vec<Entry>, errs: &mut FileProblems) {
     if st.is_empty() {
         return;
     }
@@ -198,7 +176,7 @@ fn finish_stanza(st: Stanza, out: &mut Vec<Entry>, errs: &mut Errors) {
 /// with no `Field: value` line) gives a single error.
 pub fn parse(content: &[u8]) -> Parsed {
     let mut entries = Vec::new();
-    let mut errs = Errors { list: Vec::new(), extra: 0 };
+    let mut errs = FileProblems::default();
     let mut st = Stanza::default();
     let mut field_lines = 0usize;
     let mut first_bad: Option<usize> = None;
@@ -217,7 +195,7 @@ pub fn parse(content: &[u8]) -> Parsed {
             };
             if field_lines == 0 {
                 // Nothing before was deb822 either: one message for the whole file.
-                errs = Errors { list: Vec::new(), extra: 0 };
+                errs = FileProblems::default();
             }
             errs.push(msg);
             // Whatever stanza was open ends here; its complete lines are still usable.

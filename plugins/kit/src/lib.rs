@@ -23,6 +23,35 @@ pub use bindings::ecr_engine::plugin::types::{
 };
 pub use bindings::exports::ecr_engine::plugin::analyzer::Guest;
 
+/// Problems listed for one file before the rest are only counted: a hostile file cannot flood
+/// the report.
+pub const MAX_ERRORS_PER_FILE: usize = 20;
+
+/// The problems found in one file, capped at [`MAX_ERRORS_PER_FILE`].
+#[derive(Debug, Default)]
+pub struct FileProblems {
+    list: Vec<String>,
+    extra: usize,
+}
+
+impl FileProblems {
+    pub fn push(&mut self, message: String) {
+        if self.list.len() < MAX_ERRORS_PER_FILE {
+            self.list.push(message);
+        } else {
+            self.extra += 1;
+        }
+    }
+
+    /// The listed problems, plus one line counting those that were not listed.
+    pub fn finish(mut self) -> Vec<String> {
+        if self.extra > 0 {
+            self.list.push(format!("{} more problems not listed", self.extra));
+        }
+        self.list
+    }
+}
+
 /// `p` without its leading `./` and `/` (any number, in any order): paths from other tools (tar
 /// listings, the host) may start with either, while patterns and findings use the bare form.
 pub fn relative_path(p: &str) -> &str {
