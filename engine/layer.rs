@@ -5,7 +5,7 @@
 use crate::digest::{Digest, VerifyingReader};
 use crate::image::{Compression, LayerRef};
 use anyhow::{Context, Result, bail};
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::GlobSet;
 use sha2::{Digest as _, Sha256};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::sync::mpsc;
@@ -22,15 +22,7 @@ pub struct Selector {
 
 impl Selector {
     pub fn new(patterns: &[String]) -> Result<Selector> {
-        let mut builder = GlobSetBuilder::new();
-        for pattern in patterns {
-            let glob = GlobBuilder::new(pattern)
-                .literal_separator(true)
-                .build()
-                .with_context(|| format!("invalid path pattern '{pattern}'"))?;
-            builder.add(glob);
-        }
-        Ok(Selector { set: builder.build()? })
+        Ok(Selector { set: crate::plugin::compile_patterns(patterns).map_err(anyhow::Error::msg)? })
     }
 
     pub fn wants(&self, path: &str) -> bool {

@@ -549,7 +549,7 @@ fn load_one(
 }
 
 /// Patterns are relative to the image root, and `*` must not cross a '/'.
-fn compile_patterns(patterns: &[String]) -> Result<GlobSet, String> {
+pub(crate) fn compile_patterns(patterns: &[String]) -> Result<GlobSet, String> {
     let mut set = GlobSetBuilder::new();
     for pattern in patterns {
         if pattern.starts_with('/') {
