@@ -1,11 +1,14 @@
-//! The command line: `ecr-engine scan TARGET` and `ecr-engine plugins list`.
+//! The command line: `scan`, `rescan`, `history`, `diff`, `db`, `cache` and `plugins`.
 
+use crate::history;
 use crate::image::Platform;
 use crate::layer::LayerLimits;
 use crate::plugin::{self, Limits, PluginHost, PluginOptions};
 use crate::policy::{self, Policy};
 use crate::report::Format;
-use crate::scan::{self, ScanOptions};
+use crate::scan::{ScanOptions, Scanner};
+use crate::store::cache::{LayerCache, SqliteLayerCache};
+use crate::store::history::{ScanHistory, ScanRecord};
 use crate::store::{self, AdvisorySource, Store};
 use crate::vuln::{self, import, matcher::MatchOptions};
 use anyhow::{Context, Result, bail};
@@ -45,6 +48,67 @@ enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+    /// Match the recorded package inventories of scanned images (the latest scan of each) against
+    /// the current vulnerability data again, without reading any image; records the results.
+    Rescan {
+        /// Only images of this repository (or scanned under this target).
+        repository: Option<String>,
+        /// Also match development dependencies that are only declared in lockfiles.
+        #[arg(long)]
+        include_dev_deps: bool,
+        #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List recorded scans, oldest first, with vulnerability counts by severity.
+    History {
+        /// Only scans of this repository (or of this target).
+        repository: Option<String>,
+        #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// What changed between two scans: vulnerabilities introduced and fixed, packages added,
+    /// removed and changed. A and B are scan ids, image digests, targets or repo:tag references
+    /// (the latest scan of each).
+    Diff {
+        a: String,
+        b: String,
+        #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Manage the layer cache.
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CacheCommand {
+    /// Show how many layers are cached and how much space they take.
+    Status {
+        #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Remove cached layers: those unused for a while, or the least recently used beyond a size.
+    #[command(group(clap::ArgGroup::new("rule").required(true).multiple(true)))]
+    Prune {
+        /// Remove layers not used for this long: 30d, 12h, 90m, 2w.
+        #[arg(long, value_parser = parse_duration, group = "rule")]
+        older_than: Option<u64>,
+        /// Keep at most this much (stored size), removing least recently used layers: 2G.
+        #[arg(long, value_parser = parse_size, group = "rule")]
+        max_size: Option<u64>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,7 +142,8 @@ enum DbCommand {
 
 #[derive(Debug, Args)]
 struct DbArgs {
-    /// The store (vulnerability data). Default: $XDG_DATA_HOME/ecr-engine/ecr-engine.db.
+    /// The store (vulnerability data, layer cache, scan history). Default:
+    /// $XDG_DATA_HOME/ecr-engine/ecr-engine.db.
     #[arg(long, env = "ECR_ENGINE_DB")]
     db: Option<PathBuf>,
 }
@@ -133,6 +198,9 @@ struct ScanArgs {
     /// Also match development dependencies that are only declared in lockfiles.
     #[arg(long)]
     include_dev_deps: bool,
+    /// Read every layer even when the layer cache has it (and do not cache what is read).
+    #[arg(long)]
+    no_cache: bool,
     #[command(flatten)]
     db: DbArgs,
     #[command(flatten)]
@@ -198,6 +266,24 @@ fn parse_size(text: &str) -> Result<u64, String> {
     number.checked_mul(1 << shift).ok_or_else(|| format!("'{text}' is too large"))
 }
 
+/// `30d`, `12h`, `90m`, `45s`, `2w`: a duration in seconds. Written here because it is this
+/// small; a crate for it would be the only one in the tree.
+fn parse_duration(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| format!("'{text}' is not a duration like 30d or 12h"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        "w" => 7 * 86400,
+        _ => return Err(format!("'{text}': give a unit: s, m, h, d or w (e.g. 30d)")),
+    };
+    number.checked_mul(seconds).ok_or_else(|| format!("'{text}' is too long"))
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -218,7 +304,72 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", plugin::describe_plugins(&host));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Rescan { repository, include_dev_deps, format, db } => {
+            let store = existing_store(&db)?;
+            let results =
+                history::rescan(&store, repository.as_deref(), MatchOptions { include_dev: include_dev_deps })?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&results)?),
+                _ => print!("{}", history::rescan_table(&results)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History { repository, format, db } => {
+            let scans = existing_store(&db)?.list(repository.as_deref())?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&scans)?),
+                _ => print!("{}", history::history_table(&scans)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Diff { a, b, format, db } => {
+            let store = existing_store(&db)?;
+            let diff = history::diff(&history::find_scan(&store, &a)?, &history::find_scan(&store, &b)?);
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&diff)?),
+                _ => print!("{}", history::diff_table(&diff)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cache { command } => run_cache(command),
     }
+}
+
+/// The store for commands that only read what earlier commands wrote.
+fn existing_store(db: &DbArgs) -> Result<Store> {
+    let path = db.path();
+    Store::open_existing(&path)?
+        .with_context(|| format!("no store at {}: nothing was scanned with it yet", path.display()))
+}
+
+fn run_cache(command: CacheCommand) -> Result<ExitCode> {
+    match command {
+        CacheCommand::Status { format, db } => {
+            let status = SqliteLayerCache::open(existing_store(&db)?.path())?.status()?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&status)?),
+                _ => {
+                    println!("Store:        {}", db.path().display());
+                    println!("Layers:       {}", status.entries);
+                    println!("Stored size:  {} bytes", status.stored_bytes);
+                    println!("Blob bytes:   {} bytes a scan need not read", status.blob_bytes);
+                }
+            }
+        }
+        CacheCommand::Prune { older_than, max_size, db } => {
+            let cache = SqliteLayerCache::open(existing_store(&db)?.path())?;
+            let mut removed = 0;
+            if let Some(age) = older_than {
+                removed += cache.prune_older_than(age)?;
+            }
+            if let Some(size) = max_size {
+                removed += cache.prune_to_size(size)?;
+            }
+            let status = cache.status()?;
+            println!("removed {removed} cached layers; {} left, {} bytes", status.entries, status.stored_bytes);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_scan(args: ScanArgs) -> Result<ExitCode> {
@@ -242,14 +393,21 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode> {
         skip_checks: args.skip_check.clone(),
     };
     let today = time::OffsetDateTime::now_utc().date();
-    let store = Store::open_existing(&args.db.path())?;
-    let mut report = scan::scan(&args.target, &host, &options)?;
+    let store = Store::open(&args.db.path())?;
+    let cache = if args.no_cache { None } else { Some(SqliteLayerCache::open(store.path())?) };
+    let scanner = Scanner::new(&host, cache.as_ref().map(|c| c as &dyn LayerCache));
+    let mut report = scanner.scan(&args.target, &options)?;
+    let data_version = store.data_version()?;
     vuln::assess(
         &mut report,
-        store.as_ref().map(|s| s as &dyn AdvisorySource),
+        data_version.is_some().then_some(&store as &dyn AdvisorySource),
         today,
         MatchOptions { include_dev: args.include_dev_deps },
     )?;
+    // The history keeps every finding; policy filters only shape this report.
+    if let Err(error) = store.record(&ScanRecord::from_report(&report, "scan", data_version)) {
+        eprintln!("warning: the scan could not be recorded in the history: {error:#}");
+    }
     policy.apply(&mut report, today);
     let rendered = report.render(args.format);
     match &args.output {

@@ -6,6 +6,7 @@ use crate::digest::{Digest, VerifyingReader};
 use crate::image::{Compression, LayerRef};
 use anyhow::{Context, Result, bail};
 use globset::GlobSet;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::sync::mpsc;
@@ -46,7 +47,7 @@ impl Default for LayerLimits {
 }
 
 /// What a layer contributes at one path of the merged view.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Node {
     File {
         content: Vec<u8>,
@@ -63,13 +64,15 @@ pub enum Node {
     },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LayerEntry {
     pub path: String,
     pub node: Node,
 }
 
-#[derive(Debug, Clone, Default)]
+/// Everything the pipeline keeps from one layer; it is also what the layer cache stores
+/// (`store::cache`), so a cached layer gives the analyzers exactly the files a fresh read would.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LayerContents {
     pub entries: Vec<LayerEntry>,
     /// Paths this layer removes from the layers below (`.wh.NAME`).

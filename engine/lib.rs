@@ -4,10 +4,12 @@
 //! `source` (where image bytes come from) -> `image` (index, manifest, config, platform) ->
 //! `layer` (digest check, decode, tar walk, selection) -> `view` (whiteouts, links, the merged
 //! view) -> `plugin` (sandboxed analyzers) -> `report`. `rootfs` reads unpacked root filesystems;
-//! `scan` wires the stages together; `cli` is the command line.
+//! `scan` wires the stages together; `store` keeps vulnerability data, the layer cache and the
+//! scan history, which `history` (rescan, diff) reads; `cli` is the command line.
 
 pub mod cli;
 pub mod digest;
+pub mod history;
 pub mod image;
 pub mod layer;
 pub mod model;

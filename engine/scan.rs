@@ -1,5 +1,6 @@
-//! One scan, start to finish: target -> image -> layers in parallel -> merged view -> analyzers
-//! -> report. Failures of one layer or one plugin are recorded and the rest goes on.
+//! One scan, start to finish: target -> image -> layers in parallel (or from the layer cache) ->
+//! merged view -> analyzers -> report. Failures of one layer or one plugin are recorded and the
+//! rest goes on.
 
 use crate::image::{self, Platform, ResolvedImage};
 use crate::layer::{self, LayerContents, LayerLimits, Selector};
@@ -8,10 +9,12 @@ use crate::plugin::{PluginHost, PluginRun, RunStatus};
 use crate::report::Report;
 use crate::rootfs;
 use crate::source::Target;
+use crate::store::cache::{self, LayerCache, LayerKey};
 use crate::view::MergedView;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 #[derive(Debug, Clone, Default)]
@@ -54,81 +57,171 @@ impl PackageKey {
     }
 }
 
+/// Scans one target without a layer cache.
 pub fn scan(target_text: &str, host: &PluginHost, options: &ScanOptions) -> Result<Report> {
-    let started = Instant::now();
-    let target = Target::parse(target_text)?;
-    let selector = Selector::new(&host.patterns()).context("plugin path patterns")?;
-    let mut report = match &target {
-        Target::RootFs { path } => {
-            let found = rootfs::collect(path, &selector, &options.limits)?;
-            let info = ImageInfo {
-                config_json: "{}".to_string(),
-                os: std::env::consts::OS.to_string(),
-                architecture: Platform::new("linux", std::env::consts::ARCH, None).architecture,
-            };
-            let analysis = analyze_files(host, &info, &found.files);
-            let mut report = Report::new(target_text);
-            report.add_warnings(found.warnings);
-            report.add_analysis(analysis, None);
-            report
+    Scanner::new(host, None).scan(target_text, options)
+}
+
+/// A reusable scan context: the analyzers and the layer cache. `scan` can be called from several
+/// threads at once (many images in one run); a layer that several scans want at the same time
+/// is read by one of them while the others wait for its result, and with a cache, a layer read
+/// once is never read again.
+pub struct Scanner<'a> {
+    host: &'a PluginHost,
+    cache: Option<&'a dyn LayerCache>,
+    /// Layers being read right now, so a second scan wanting one waits instead of reading it too.
+    in_flight: Mutex<HashMap<LayerKey, Arc<OnceLock<Fetched>>>>,
+}
+
+/// One layer as a scan got it.
+#[derive(Clone)]
+struct Fetched {
+    /// The error is text so that every scan waiting on the layer gets it.
+    contents: Result<LayerContents, String>,
+    /// Not read by this scan: from the cache, or read by a concurrent scan.
+    from_cache: bool,
+    /// Why the cache could not be used, if it could not (the scan itself is unaffected).
+    cache_problem: Option<String>,
+}
+
+impl<'a> Scanner<'a> {
+    pub fn new(host: &'a PluginHost, cache: Option<&'a dyn LayerCache>) -> Scanner<'a> {
+        Scanner { host, cache, in_flight: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn scan(&self, target_text: &str, options: &ScanOptions) -> Result<Report> {
+        let started = Instant::now();
+        let target = Target::parse(target_text)?;
+        let patterns = self.host.patterns();
+        let selector = Selector::new(&patterns).context("plugin path patterns")?;
+        let mut report = match &target {
+            Target::RootFs { path } => {
+                let found = rootfs::collect(path, &selector, &options.limits)?;
+                let info = ImageInfo {
+                    config_json: "{}".to_string(),
+                    os: std::env::consts::OS.to_string(),
+                    architecture: Platform::new("linux", std::env::consts::ARCH, None).architecture,
+                };
+                let analysis = analyze_files(self.host, &info, &found.files);
+                let mut report = Report::new(target_text);
+                report.add_warnings(found.warnings);
+                report.add_analysis(analysis, None);
+                report
+            }
+            _ => {
+                let image = image::resolve(&target, options.platform.as_ref())?;
+                let selection = cache::selection_fingerprint(
+                    &patterns,
+                    options.limits.max_file_bytes,
+                    options.limits.max_layer_bytes,
+                );
+                self.scan_image(target_text, &image, &selector, &selection, options)
+            }
+        };
+        report.stats.duration_ms = started.elapsed().as_millis() as u64;
+        Ok(report)
+    }
+
+    fn scan_image(
+        &self,
+        target_text: &str,
+        image: &ResolvedImage,
+        selector: &Selector,
+        selection: &str,
+        options: &ScanOptions,
+    ) -> Report {
+        let mut report = Report::new(target_text);
+        report.set_image(image);
+        let fetched: Vec<Fetched> = image
+            .layers
+            .par_iter()
+            .enumerate()
+            .map(|(index, layer)| {
+                let key = LayerKey {
+                    digest: layer.digest.to_string(),
+                    diff_id: layer.diff_id.as_ref().map(|d| d.to_string()).unwrap_or_default(),
+                    selection: selection.to_string(),
+                };
+                self.fetch_layer(key, || {
+                    let what = format!("layer {} ({})", index + 1, layer.digest);
+                    let blob =
+                        image.files.open(&layer.location).with_context(|| format!("{what}: cannot open the blob"))?;
+                    layer::read_layer(blob, layer, selector, &options.limits, &what)
+                })
+            })
+            .collect();
+        let mut layers = Vec::with_capacity(fetched.len());
+        for (index, fetched) in fetched.into_iter().enumerate() {
+            report.add_warnings(fetched.cache_problem.into_iter().collect());
+            match fetched.contents {
+                Ok(contents) => {
+                    report.layer_read(index, &contents, fetched.from_cache);
+                    layers.push(contents);
+                }
+                Err(error) => {
+                    // The layer's files are missing from the view: say so, keep the rest.
+                    report.layer_failed(index, error);
+                    layers.push(LayerContents::default());
+                }
+            }
         }
-        _ => {
-            let image = image::resolve(&target, options.platform.as_ref())?;
-            scan_image(target_text, &image, host, &selector, options)
+        let info = ImageInfo {
+            config_json: image.config_json.clone(),
+            os: image.platform.os.clone(),
+            architecture: image.platform.architecture.clone(),
+        };
+        let digests: Vec<String> = image.layers.iter().map(|l| l.digest.to_string()).collect();
+        let analysis = analyze_layers(self.host, &info, &layers, &digests, selector);
+        report.add_analysis(analysis, Some(&image.config));
+        report
+    }
+
+    /// One layer: from the cache, from a concurrent scan reading it, or read here. Only a read
+    /// that succeeded (every digest verified) is cached: a failed or interrupted read leaves
+    /// nothing behind.
+    fn fetch_layer(&self, key: LayerKey, read: impl FnOnce() -> Result<LayerContents>) -> Fetched {
+        let lock = || self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let cell = lock().entry(key.clone()).or_default().clone();
+        let mut fetched_here = false;
+        let fetched = cell
+            .get_or_init(|| {
+                fetched_here = true;
+                self.read_through_cache(&key, read)
+            })
+            .clone();
+        if fetched_here {
+            // Later scans find the layer in the cache (or read it again when there is none).
+            lock().remove(&key);
+            fetched
+        } else {
+            Fetched { from_cache: true, ..fetched }
         }
-    };
-    report.stats.duration_ms = started.elapsed().as_millis() as u64;
-    Ok(report)
+    }
+
+    fn read_through_cache(&self, key: &LayerKey, read: impl FnOnce() -> Result<LayerContents>) -> Fetched {
+        let Some(cache) = self.cache else {
+            return Fetched { contents: read().map_err(|e| format!("{e:#}")), from_cache: false, cache_problem: None };
+        };
+        let mut cache_problem = None;
+        match cache.get(key) {
+            Ok(Some(contents)) => return Fetched { contents: Ok(contents), from_cache: true, cache_problem },
+            Ok(None) => {}
+            Err(error) => cache_problem = Some(format!("layer cache unavailable for {}: {error:#}", key.digest)),
+        }
+        let contents = read().map_err(|e| format!("{e:#}"));
+        if let Ok(contents) = &contents
+            && let Err(error) = cache.put(key, contents)
+        {
+            cache_problem = Some(format!("layer {} could not be cached: {error:#}", key.digest));
+        }
+        Fetched { contents, from_cache: false, cache_problem }
+    }
 }
 
 fn analyze_files(host: &PluginHost, info: &ImageInfo, files: &[ImageFile]) -> Analysis {
     let runs = host.analyze(info, files);
     let file_layers = files.iter().map(|f| (f.path.clone(), f.layer.clone())).collect();
     Analysis { runs, file_layers, package_layers: HashMap::new() }
-}
-
-fn scan_image(
-    target_text: &str,
-    image: &ResolvedImage,
-    host: &PluginHost,
-    selector: &Selector,
-    options: &ScanOptions,
-) -> Report {
-    let mut report = Report::new(target_text);
-    report.set_image(image);
-    let read: Vec<Result<LayerContents>> = image
-        .layers
-        .par_iter()
-        .enumerate()
-        .map(|(index, layer)| {
-            let what = format!("layer {} ({})", index + 1, layer.digest);
-            let blob = image.files.open(&layer.location).with_context(|| format!("{what}: cannot open the blob"))?;
-            layer::read_layer(blob, layer, selector, &options.limits, &what)
-        })
-        .collect();
-    let mut layers = Vec::with_capacity(read.len());
-    for (index, result) in read.into_iter().enumerate() {
-        match result {
-            Ok(contents) => {
-                report.layer_read(index, &contents);
-                layers.push(contents);
-            }
-            Err(error) => {
-                // The layer's files are missing from the view: say so, keep the rest.
-                report.layer_failed(index, format!("{error:#}"));
-                layers.push(LayerContents::default());
-            }
-        }
-    }
-    let info = ImageInfo {
-        config_json: image.config_json.clone(),
-        os: image.platform.os.clone(),
-        architecture: image.platform.architecture.clone(),
-    };
-    let digests: Vec<String> = image.layers.iter().map(|l| l.digest.to_string()).collect();
-    let analysis = analyze_layers(host, &info, &layers, &digests, selector);
-    report.add_analysis(analysis, Some(&image.config));
-    report
 }
 
 /// Runs the analyzers on the image's merged view, then, for attribution, re-runs those that

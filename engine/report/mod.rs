@@ -6,7 +6,7 @@ use crate::layer::LayerContents;
 use crate::model::{Finding, Severity};
 use crate::plugin::RunStatus;
 use crate::scan::{Analysis, PackageKey};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -86,7 +86,7 @@ pub struct LayerSection {
     pub status: &'static str,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PackageEntry {
     pub name: String,
     pub version: String,
@@ -100,11 +100,11 @@ pub struct PackageEntry {
     /// The layer that introduced the package; null for an unpacked root filesystem.
     pub layer: Option<String>,
     pub plugin: String,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub properties: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VulnerabilityEntry {
     /// The CVE id when the vulnerability has one, else the advisory's own id.
     pub id: String,
@@ -158,6 +158,10 @@ pub struct Stats {
     pub layers: usize,
     pub blob_bytes: u64,
     pub tar_bytes: u64,
+    /// Layers this scan did not read: from the layer cache, or read by a concurrent scan.
+    pub cached_layers: usize,
+    /// Blob bytes of those layers (not downloaded, not decoded).
+    pub cached_bytes: u64,
     pub duration_ms: u64,
 }
 
@@ -199,9 +203,13 @@ impl Report {
         self.stats.layers = image.layers.len();
     }
 
-    pub fn layer_read(&mut self, index: usize, contents: &LayerContents) {
+    pub fn layer_read(&mut self, index: usize, contents: &LayerContents, from_cache: bool) {
         self.stats.blob_bytes += contents.blob_bytes;
         self.stats.tar_bytes += contents.tar_bytes;
+        if from_cache {
+            self.stats.cached_layers += 1;
+            self.stats.cached_bytes += contents.blob_bytes;
+        }
         if let Some(layer) = self.image.layers.get_mut(index) {
             layer.size = layer.size.or(Some(contents.blob_bytes));
         }
@@ -353,10 +361,11 @@ impl Report {
         if !self.image.layers.is_empty() {
             let _ = writeln!(
                 out,
-                "Layers:    {} ({} compressed, {} uncompressed)",
+                "Layers:    {} ({} compressed, {} uncompressed; {} from cache)",
                 self.image.layers.len(),
                 human_bytes(self.stats.blob_bytes),
-                human_bytes(self.stats.tar_bytes)
+                human_bytes(self.stats.tar_bytes),
+                self.stats.cached_layers
             );
         }
         let mut by_ecosystem: BTreeMap<&str, usize> = BTreeMap::new();

@@ -1,6 +1,11 @@
 //! The embedded store: one SQLite file (WAL mode, so several scans and an update can use it at
-//! once) holding the vulnerability data. Matching reads it through the narrow
-//! [`AdvisorySource`] trait, so a shared database can stand in for it later.
+//! once) holding the vulnerability data, the layer cache ([`cache`]) and the scan history
+//! ([`history`]). Each is used through a narrow trait ([`AdvisorySource`],
+//! [`cache::LayerCache`], [`history::ScanHistory`]), so a shared database can stand in for
+//! SQLite later when many workers scan.
+
+pub mod cache;
+pub mod history;
 
 use crate::model::Severity;
 use crate::vuln::ecosystem;
@@ -38,6 +43,42 @@ CREATE TABLE IF NOT EXISTS imports (
     withdrawn INTEGER NOT NULL,
     rejected INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS layer_cache (
+    digest TEXT NOT NULL,
+    diff_id TEXT NOT NULL,
+    selection TEXT NOT NULL,
+    contents BLOB NOT NULL,
+    blob_bytes INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    used_at INTEGER NOT NULL,
+    PRIMARY KEY (digest, diff_id, selection)
+);
+CREATE INDEX IF NOT EXISTS layer_cache_used ON layer_cache(used_at);
+CREATE TABLE IF NOT EXISTS scans (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    repository TEXT,
+    tags TEXT NOT NULL,
+    image_digest TEXT,
+    platform TEXT,
+    os_id TEXT,
+    os_version TEXT,
+    scanned_at TEXT NOT NULL,
+    tool_version TEXT NOT NULL,
+    data_version TEXT,
+    complete INTEGER NOT NULL,
+    critical INTEGER NOT NULL,
+    high INTEGER NOT NULL,
+    medium INTEGER NOT NULL,
+    low INTEGER NOT NULL,
+    unknown INTEGER NOT NULL,
+    package_count INTEGER NOT NULL,
+    packages TEXT NOT NULL,
+    vulnerabilities TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scans_repository ON scans(repository, scanned_at);
+CREATE INDEX IF NOT EXISTS scans_digest ON scans(image_digest);
 ";
 
 /// One advisory's statement about one package, as stored, with what the report needs of the
@@ -71,23 +112,30 @@ pub fn default_path() -> PathBuf {
     dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("ecr-engine").join("ecr-engine.db")
 }
 
+/// A connection to the store at `path`, created with its schema if missing. Every user of the
+/// store (advisories, cache, history) connects through here, so they share its settings.
+fn connect(path: &Path) -> Result<Connection> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let conn = Connection::open(path).with_context(|| format!("cannot open the store {}", path.display()))?;
+    // Writers queue for a while rather than fail when another scan or update holds the lock;
+    // scans only write in short transactions (one cached layer, one history record).
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Matching does thousands of small indexed lookups: serve them from memory (the OS page
+    // cache through mmap, and a larger SQLite cache) rather than a read syscall each.
+    conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
+    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.execute_batch(SCHEMA).with_context(|| format!("{} is not an ecr-engine store", path.display()))?;
+    Ok(conn)
+}
+
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        let conn = Connection::open(path).with_context(|| format!("cannot open the store {}", path.display()))?;
-        // Writers queue for a while rather than fail when another scan or update holds the lock.
-        conn.busy_timeout(Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // Matching does thousands of small indexed lookups: serve them from memory (the OS page
-        // cache through mmap, and a larger SQLite cache) rather than a read syscall each.
-        conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
-        conn.pragma_update(None, "cache_size", -65536)?;
-        conn.execute_batch(SCHEMA).with_context(|| format!("{} is not an ecr-engine store", path.display()))?;
-        Ok(Store { conn, path: path.to_path_buf() })
+        Ok(Store { conn: connect(path)?, path: path.to_path_buf() })
     }
 
     /// Opens the store only if it exists (a scan without vulnerability data still works).
@@ -97,6 +145,15 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// When the last advisory import finished (RFC 3339), `None` if there never was one: a scan
+    /// against a store without data must say it was not matched rather than look clean.
+    pub fn data_version(&self) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT finished_at FROM imports ORDER BY rowid DESC LIMIT 1", [], |r| r.get(0))
+            .optional()?)
     }
 
     /// Starts an import. Nothing it does is visible until [`AdvisoryImport::commit`]: a failed

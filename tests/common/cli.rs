@@ -55,9 +55,15 @@ pub fn cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")
 }
 
+/// The binary, with compiled plugins cached for the run and a store of its own (a test that
+/// wants a store across commands passes `--db`): tests never touch the user's store, and one
+/// test's layer cache or history never reaches another.
 pub fn command() -> Command {
+    let stores = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stores");
+    std::fs::create_dir_all(&stores).unwrap();
+    let store = tempfile::tempdir_in(&stores).unwrap().keep().join("store.db");
     let mut command = Command::new(env!("CARGO_BIN_EXE_ecr-engine"));
-    command.env("ECR_ENGINE_CACHE_DIR", cache_dir()).env_remove("ECR_ENGINE_PLUGINS_DIR");
+    command.env("ECR_ENGINE_CACHE_DIR", cache_dir()).env("ECR_ENGINE_DB", store).env_remove("ECR_ENGINE_PLUGINS_DIR");
     command
 }
 

@@ -1,0 +1,419 @@
+//! Incremental scans and history with the real binary: the layer cache (cold, warm, shared base
+//! layers, plugin changes, a scan killed mid-layer), `rescan`, `history`, `diff` and `cache`.
+
+mod common;
+
+use common::cli::{self, ScanResult};
+use common::image::*;
+use common::osv::*;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+include!(concat!(env!("OUT_DIR"), "/test_guests.rs"));
+
+fn guest_path(name: &str) -> &'static str {
+    TEST_GUESTS.iter().find(|(guest, _)| *guest == name).map(|(_, path)| *path).expect("test guest")
+}
+
+fn run(args: &[&str]) -> Value {
+    let out = cli::command().args(args).output().expect("run ecr-engine");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e})"))
+}
+
+fn run_text(args: &[&str]) -> String {
+    let out = cli::command().args(args).output().expect("run ecr-engine");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn stats(result: &ScanResult) -> (u64, u64) {
+    let stats = &result.report["stats"];
+    (stats["cached_layers"].as_u64().unwrap(), stats["cached_bytes"].as_u64().unwrap())
+}
+
+fn dpkg_layer(packages: &[(&str, &str, &str)]) -> Layer {
+    let status: String = packages
+        .iter()
+        .map(|(name, version, source)| dpkg_status_stanza(name, version, "amd64", Some(source), "install ok installed"))
+        .collect();
+    Layer::gzip(vec![Entry::file("var/lib/dpkg/status", status)])
+}
+
+fn os_layer() -> Layer {
+    Layer::gzip(vec![Entry::file("etc/os-release", os_release("debian", "12", "Debian GNU/Linux 12 (bookworm)"))])
+}
+
+/// Deterministic bytes that do not compress, so layers have a real size.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn base_layers() -> Vec<Layer> {
+    vec![
+        os_layer(),
+        dpkg_layer(&[("libc6", "2.36-9+deb12u3", "glibc"), ("bash", "5.2.15-2+b2", "bash")]),
+        Layer::gzip(vec![Entry::file("usr/lib/base/blob.bin", noise(2 << 20, 7))]),
+    ]
+}
+
+fn layout(spec: &ImageSpec, dir: &Path) -> (String, BuiltImage) {
+    let built = write_oci_layout(&[(spec, None)], dir, false).remove(0);
+    (cli::target("oci", dir), built)
+}
+
+#[test]
+fn warm_scans_read_no_cached_layer_and_images_share_base_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let db_arg = db.to_str().unwrap();
+    let mut layers = base_layers();
+    layers.push(Layer::gzip(vec![Entry::file("app/one.txt", noise(1 << 20, 1))]));
+    let (target, built) = layout(&ImageSpec::new(layers), &dir.path().join("a"));
+
+    let cold = scan_with_db(&target, &db, &[]);
+    assert_eq!(cold.code, 0, "{}", cold.stderr);
+    assert_eq!(stats(&cold), (0, 0), "nothing cached yet");
+    assert_eq!(cli::command().args(["cache", "status", "--db", db_arg]).output().unwrap().status.code(), Some(0));
+    let status = run(&["cache", "status", "--format", "json", "--db", db_arg]);
+    assert_eq!(status["entries"], 4);
+    let total: u64 = built.layer_sizes.iter().sum();
+    assert_eq!(status["blob_bytes"], total);
+
+    let warm = scan_with_db(&target, &db, &[]);
+    assert_eq!(warm.code, 0, "{}", warm.stderr);
+    assert_eq!(stats(&warm), (4, total), "every layer from the cache");
+    // Same packages, attributed to the same layers, same warnings.
+    assert_eq!(warm.report["packages"], cold.report["packages"]);
+    assert_eq!(warm.report["image"], cold.report["image"]);
+    assert_eq!(warm.report["warnings"], cold.report["warnings"]);
+    assert_eq!(warm.report["stats"]["blob_bytes"], cold.report["stats"]["blob_bytes"]);
+    assert_eq!(warm.package("bash")["layer"], built.layer_digests[1].as_str());
+
+    let uncached = scan_with_db(&target, &db, &["--no-cache"]);
+    assert_eq!(stats(&uncached), (0, 0));
+    assert_eq!(uncached.report["packages"], cold.report["packages"]);
+
+    // Another image on the same base: only its own new layer is read.
+    let mut layers = base_layers();
+    layers.push(Layer::gzip(vec![Entry::file("app/two.txt", noise(1 << 20, 2))]));
+    let (other_target, other) = layout(&ImageSpec::new(layers), &dir.path().join("b"));
+    assert_eq!(other.layer_digests[..3], built.layer_digests[..3]);
+    assert_ne!(other.layer_digests[3], built.layer_digests[3]);
+    let other_scan = scan_with_db(&other_target, &db, &[]);
+    assert_eq!(other_scan.code, 0, "{}", other_scan.stderr);
+    assert_eq!(stats(&other_scan), (3, built.layer_sizes[..3].iter().sum()));
+    assert_eq!(other_scan.packages(), cold.packages());
+
+    // Pruning: by age keeps what was just used; by size 0 empties the cache.
+    run_text(&["cache", "prune", "--older-than", "1d", "--db", db_arg]);
+    assert_eq!(run(&["cache", "status", "--format", "json", "--db", db_arg])["entries"], 5);
+    let pruned = run_text(&["cache", "prune", "--max-size", "0", "--db", db_arg]);
+    assert!(pruned.contains("removed 5 cached layers"), "{pruned}");
+    assert_eq!(stats(&scan_with_db(&target, &db, &[])), (0, 0));
+    let refused = cli::command().args(["cache", "prune", "--db", db_arg]).output().unwrap();
+    assert!(!refused.status.success(), "prune needs a rule");
+}
+
+/// The same component with a custom section appended: another build (another hash) of the
+/// same plugin, asking for the same paths.
+fn rebuilt(wasm: &[u8]) -> Vec<u8> {
+    let name = b"rebuild";
+    let payload = b"2";
+    let mut out = wasm.to_vec();
+    out.push(0); // custom section
+    out.push((1 + name.len() + payload.len()) as u8);
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    out.extend_from_slice(payload);
+    out
+}
+
+#[test]
+fn plugin_changes_invalidate_exactly_what_they_must() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let mut layers = base_layers();
+    layers.push(Layer::gzip(vec![Entry::file("srv/echo.txt", "hello")]));
+    let (target, _) = layout(&ImageSpec::new(layers), &dir.path().join("image"));
+    let builtins_only = dir.path().join("none");
+    let with_echo = dir.path().join("echo");
+    let with_rebuilt_echo = dir.path().join("echo2");
+    for d in [&builtins_only, &with_echo, &with_rebuilt_echo] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let echo = std::fs::read(guest_path("echo")).unwrap();
+    std::fs::write(with_echo.join("echo.wasm"), &echo).unwrap();
+    std::fs::write(with_rebuilt_echo.join("echo.wasm"), rebuilt(&echo)).unwrap();
+    let scan = |plugins: &PathBuf| scan_with_db(&target, &db, &["--plugins-dir", plugins.to_str().unwrap()]);
+    let echoed = |result: &ScanResult| -> Vec<String> {
+        result.report["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["plugin"] == "echo")
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let first = scan(&builtins_only);
+    assert_eq!(stats(&first).0, 0);
+    // A new plugin asks for new paths: every layer must be read again for it.
+    let added = scan(&with_echo);
+    assert_eq!(stats(&added).0, 0, "a plugin with new patterns invalidates the layers");
+    assert_eq!(echoed(&added), vec!["etc/os-release", "srv/echo.txt"]);
+    let again = scan(&with_echo);
+    assert_eq!(stats(&again).0, 4);
+    assert_eq!(echoed(&again), echoed(&added), "the plugin sees the same files from the cache");
+    // A new build of the same plugin with the same patterns: nothing to re-read.
+    let rebuilt = scan(&with_rebuilt_echo);
+    assert_eq!(rebuilt.code, 0, "{}", rebuilt.stderr);
+    assert_eq!(rebuilt.plugin("echo")["status"], "ok");
+    assert_eq!(stats(&rebuilt).0, 4);
+    assert_eq!(rebuilt.report["packages"], again.report["packages"]);
+    // Removing the plugin goes back to the first selection, still cached.
+    let back = scan(&builtins_only);
+    assert_eq!(stats(&back).0, 4);
+    assert_eq!(back.report["packages"], first.report["packages"]);
+    // Other size limits shape the selection differently.
+    let limited =
+        scan_with_db(&target, &db, &["--plugins-dir", builtins_only.to_str().unwrap(), "--max-file-size", "1M"]);
+    assert_eq!(stats(&limited).0, 0);
+    assert_eq!(limited.report["packages"], first.report["packages"]);
+}
+
+/// Bytes read so far by a process (Linux `/proc/PID/io`).
+fn bytes_read(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines().find_map(|line| line.strip_prefix("rchar: ")).and_then(|n| n.trim().parse().ok())
+}
+
+#[test]
+fn a_scan_killed_mid_layer_leaves_no_trace_and_the_next_scan_is_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let records = vec![json!({"id": "DEBIAN-CVE-2099-0100", "modified": "2024-01-01T00:00:00Z",
+        "affected": [{"package": {"ecosystem": "Debian:12", "name": "bash"},
+                      "ranges": range(json!([{"introduced": "0"}, {"fixed": "5.2.21-2"}]))}]})];
+    import_into(&db, &dir.path().join("osv"), &records);
+    let big = 128usize << 20;
+    let mut layers = base_layers();
+    layers.push(Layer::plain(vec![Entry::file("opt/big.bin", noise(big, 3))]));
+    let (target, built) = layout(&ImageSpec::new(layers), &dir.path().join("image"));
+    let empty_plugins = tempfile::tempdir().unwrap();
+
+    let mut child = cli::command()
+        .args(["scan", &target, "--format", "json", "--db", db.to_str().unwrap(), "--plugins-dir"])
+        .arg(empty_plugins.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once it has read a good part of the big layer (the other blobs are small).
+    let read_at_kill = loop {
+        assert!(child.try_wait().unwrap().is_none(), "the scan finished before it could be killed");
+        let read = bytes_read(child.id()).unwrap_or(0);
+        if read > (big as u64) / 4 {
+            child.kill().unwrap(); // SIGKILL
+            break read;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    child.wait().unwrap();
+    assert!(read_at_kill < big as u64, "killed mid-layer ({read_at_kill} bytes read)");
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(integrity, "ok");
+    let scans: i64 = conn.query_row("SELECT count(*) FROM scans", [], |r| r.get(0)).unwrap();
+    assert_eq!(scans, 0, "no half-recorded scan");
+    let big_cached: i64 = conn
+        .query_row("SELECT count(*) FROM layer_cache WHERE digest = ?1", [&built.layer_digests[3]], |r| r.get(0))
+        .unwrap();
+    assert_eq!(big_cached, 0, "the interrupted layer is not cached");
+
+    let clean = scan_with_db(&target, &db, &[]);
+    assert_eq!(clean.code, 0, "{}", clean.stderr);
+    let reference_db = dir.path().join("reference.db");
+    import_into(&reference_db, &dir.path().join("osv"), &records);
+    let reference = scan_with_db(&target, &reference_db, &["--no-cache"]);
+    assert!(stats(&clean).0 < 4, "the killed layer was read again");
+    for section in ["packages", "vulnerabilities", "image", "issues", "warnings"] {
+        assert_eq!(clean.report[section], reference.report[section], "{section}");
+    }
+    assert_eq!(clean.report["vulnerabilities"][0]["id"], "DEBIAN-CVE-2099-0100");
+    let history = run(&["history", "--format", "json", "--db", db.to_str().unwrap()]);
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    let big_cached: i64 = conn
+        .query_row("SELECT count(*) FROM layer_cache WHERE digest = ?1", [&built.layer_digests[3]], |r| r.get(0))
+        .unwrap();
+    assert_eq!(big_cached, 1);
+}
+
+const GLIBC_CVSS: &str = "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H";
+
+fn app_records() -> Vec<Value> {
+    vec![
+        json!({"id": "DEBIAN-CVE-2023-4911", "modified": "2023-10-04T00:00:00Z", "upstream": ["CVE-2023-4911"],
+               "severity": [{"type": "CVSS_V3", "score": GLIBC_CVSS}],
+               "affected": [{"package": {"ecosystem": "Debian:12", "name": "glibc"},
+                             "ranges": range(json!([{"introduced": "0"}, {"fixed": "2.36-9+deb12u3"}]))}]}),
+        json!({"id": "DEBIAN-CVE-2099-0001", "modified": "2024-01-01T00:00:00Z",
+               "affected": [{"package": {"ecosystem": "Debian:12", "name": "openssl"},
+                             "ranges": range(json!([{"introduced": "0"}, {"fixed": "3.0.11-1~deb12u2"}]))}],
+               "database_specific": {"severity": "low"}}),
+        json!({"id": "DEBIAN-CVE-2099-0003", "modified": "2024-01-01T00:00:00Z",
+               "affected": [{"package": {"ecosystem": "Debian:12", "name": "curl"},
+                             "ranges": range(json!([{"introduced": "0"}]))}],
+               "database_specific": {"severity": "medium"}}),
+    ]
+}
+
+/// Version 1: vulnerable glibc and openssl. 2: glibc fixed, curl added (vulnerable). 3: openssl
+/// fixed, bash removed.
+fn app_version(version: u32) -> ImageSpec {
+    let glibc = if version == 1 { "2.36-9+deb12u1" } else { "2.36-9+deb12u3" };
+    let openssl = if version < 3 { "3.0.11-1~deb12u1" } else { "3.0.11-1~deb12u2" };
+    let mut packages = vec![("libc6", glibc, "glibc"), ("libc-bin", glibc, "glibc"), ("libssl3", openssl, "openssl")];
+    if version < 3 {
+        packages.push(("bash", "5.2.15-2+b2", "bash"));
+    }
+    if version >= 2 {
+        packages.push(("curl", "7.88.1-10+deb12u5", "curl"));
+    }
+    ImageSpec::new(vec![os_layer(), dpkg_layer(&packages)])
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    let mut out: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            format!("{} {}", v["id"].as_str().or(v["name"].as_str()).unwrap(), v["package"].as_str().unwrap_or(""))
+        })
+        .map(|s| s.trim().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn history_diff_and_rescan_across_three_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let db_arg = db.to_str().unwrap();
+    import_into(&db, &dir.path().join("osv"), &app_records());
+    let mut digests = Vec::new();
+    for version in 1..=3 {
+        let archive = dir.path().join(format!("app-{version}.tar"));
+        write_docker_archive(&app_version(version), &[&format!("example/app:{version}")], &archive);
+        let result = scan_with_db(&cli::target("docker-archive", &archive), &db, &[]);
+        assert_eq!(result.code, 0, "{}", result.stderr);
+        digests.push(result.report["image"]["digest"].as_str().unwrap().to_string());
+        std::fs::remove_file(&archive).unwrap(); // history, diff and rescan never need the image
+    }
+    // Another repository's scan is not listed under example/app.
+    let (other, _) = layout(&ImageSpec::new(base_layers()), &dir.path().join("other"));
+    assert_eq!(scan_with_db(&other, &db, &[]).code, 0);
+
+    let history = run(&["history", "example/app", "--format", "json", "--db", db_arg]);
+    let history = history.as_array().unwrap();
+    assert_eq!(history.len(), 3);
+    let counts: Vec<(u64, u64, u64)> = history
+        .iter()
+        .map(|s| {
+            let c = &s["vulnerabilities"];
+            (c["high"].as_u64().unwrap(), c["medium"].as_u64().unwrap(), c["low"].as_u64().unwrap())
+        })
+        .collect();
+    assert_eq!(counts, vec![(2, 0, 1), (0, 1, 1), (0, 1, 0)]);
+    assert_eq!(history[0]["tags"], json!(["example/app:1"]));
+    assert_eq!(history[2]["image_digest"], digests[2].as_str());
+    assert!(history[0]["data_version"].is_string());
+    assert_eq!(run(&["history", "--format", "json", "--db", db_arg]).as_array().unwrap().len(), 4);
+    let table = run_text(&["history", "example/app", "--db", db_arg]);
+    assert_eq!(table.lines().count(), 4, "{table}");
+    assert!(table.contains("example/app:2"), "{table}");
+
+    // 1 -> 2 by tag: glibc fixed (two binary packages), curl added with its vulnerability.
+    let diff = run(&["diff", "example/app:1", "example/app:2", "--format", "json", "--db", db_arg]);
+    assert_eq!(ids(&diff["vulnerabilities_fixed"]), vec!["CVE-2023-4911 libc-bin", "CVE-2023-4911 libc6"]);
+    assert_eq!(ids(&diff["vulnerabilities_introduced"]), vec!["DEBIAN-CVE-2099-0003 curl"]);
+    assert_eq!(ids(&diff["packages_added"]), vec!["curl"]);
+    assert!(diff["packages_removed"].as_array().unwrap().is_empty());
+    let changed = diff["packages_changed"].as_array().unwrap();
+    assert_eq!(changed.len(), 2, "{changed:?}");
+    assert!(changed.iter().all(|c| c["from"] == "2.36-9+deb12u1" && c["to"] == "2.36-9+deb12u3"));
+    assert!(changed.iter().all(|c| c["direction"] == "upgraded"));
+
+    // 2 -> 3 by image digest: openssl fixed, bash removed.
+    let diff = run(&["diff", &digests[1], &digests[2], "--format", "json", "--db", db_arg]);
+    assert_eq!(ids(&diff["vulnerabilities_fixed"]), vec!["DEBIAN-CVE-2099-0001 libssl3"]);
+    assert!(diff["vulnerabilities_introduced"].as_array().unwrap().is_empty());
+    assert_eq!(ids(&diff["packages_removed"]), vec!["bash"]);
+    // 3 -> 1 by scan id: everything in reverse, a downgrade.
+    let ids_of = |i: usize| history[i]["id"].as_i64().unwrap().to_string();
+    let diff = run(&["diff", &ids_of(2), &ids_of(0), "--format", "json", "--db", db_arg]);
+    assert_eq!(ids(&diff["vulnerabilities_introduced"]).len(), 3);
+    assert!(diff["packages_changed"].as_array().unwrap().iter().any(|c| c["direction"] == "downgraded"));
+    let table = run_text(&["diff", "example/app:1", "example/app:3", "--db", db_arg]);
+    assert!(table.contains("- CVE-2023-4911"), "{table}");
+    assert!(table.contains("~ libssl3 3.0.11-1~deb12u1 -> 3.0.11-1~deb12u2 (upgraded)"), "{table}");
+    let missing = cli::command().args(["diff", "example/app:9", "1", "--db", db_arg]).output().unwrap();
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no recorded scan matches 'example/app:9'"));
+
+    // New data after the scans: bash turns out vulnerable. Rescan re-matches the stored
+    // inventories (the archives are gone) and records the results.
+    import_into(
+        &db,
+        &dir.path().join("osv-new"),
+        &[json!({"id": "DEBIAN-CVE-2099-0004", "modified": "2024-02-01T00:00:00Z",
+                 "affected": [{"package": {"ecosystem": "Debian:12", "name": "bash"},
+                               "ranges": range(json!([{"introduced": "0"}, {"fixed": "5.2.21-2"}]))}],
+                 "database_specific": {"severity": "critical"}})],
+    );
+    let rescanned = run(&["rescan", "example/app", "--format", "json", "--db", db_arg]);
+    let rescanned = rescanned.as_array().unwrap();
+    assert_eq!(rescanned.len(), 3);
+    let introduced: Vec<&Value> = rescanned.iter().map(|r| &r["introduced"]).collect();
+    assert_eq!(introduced, vec![&json!(["DEBIAN-CVE-2099-0004"]), &json!(["DEBIAN-CVE-2099-0004"]), &json!([])]);
+    assert_eq!(rescanned[0]["after"]["critical"], 1);
+    let history = run(&["history", "example/app", "--format", "json", "--db", db_arg]);
+    let history = history.as_array().unwrap();
+    assert_eq!(history.len(), 6);
+    assert_eq!(history[3]["kind"], "rescan");
+    assert_eq!(history[3]["tags"], json!(["example/app:1"]));
+    assert_eq!(history[3]["vulnerabilities"]["critical"], 1);
+    // The latest record of version 1 is now the rescan: diff by tag sees the new finding.
+    let diff = run(&["diff", &ids_of(0), "example/app:1", "--format", "json", "--db", db_arg]);
+    assert_eq!(ids(&diff["vulnerabilities_introduced"]), vec!["DEBIAN-CVE-2099-0004 bash"]);
+}
+
+#[test]
+fn two_scans_at_once_on_one_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let (target, _) = layout(&ImageSpec::new(base_layers()), &dir.path().join("image"));
+    let scans: Vec<ScanResult> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2).map(|_| scope.spawn(|| scan_with_db(&target, &db, &[]))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for scan in &scans {
+        assert_eq!(scan.code, 0, "{}", scan.stderr);
+        assert!(scan.report["stats"]["duration_ms"].as_u64().unwrap() < 30_000);
+    }
+    assert_eq!(scans[0].report["packages"], scans[1].report["packages"]);
+    assert_eq!(run(&["history", "--format", "json", "--db", db.to_str().unwrap()]).as_array().unwrap().len(), 2);
+    assert_eq!(run(&["cache", "status", "--format", "json", "--db", db.to_str().unwrap()])["entries"], 3);
+}
