@@ -1,13 +1,20 @@
 //! Incremental scans and history with the real binary: the layer cache (cold, warm, shared base
-//! layers, plugin changes, a scan killed mid-layer), `rescan`, `history`, `diff` and `cache`.
+//! layers, plugin changes, a scan killed mid-layer), `rescan`, `history`, `diff` and `cache`;
+//! and one `Scanner` shared by several threads reading each layer once.
 
 mod common;
 
 use common::cli::{self, ScanResult};
 use common::image::*;
 use common::osv::*;
+use ecr_engine::layer::LayerContents;
+use ecr_engine::plugin::{Limits, PluginHost, PluginOptions};
+use ecr_engine::scan::{ScanOptions, Scanner};
+use ecr_engine::store::cache::{LayerCache, LayerKey, SqliteLayerCache};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 include!(concat!(env!("OUT_DIR"), "/test_guests.rs"));
@@ -47,7 +54,7 @@ fn os_layer() -> Layer {
 
 /// Deterministic bytes that do not compress, so layers have a real size.
 fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
+    let mut state = seed * 2 + 1; // odd and distinct per seed (xorshift needs a non-zero state)
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
         state ^= state << 13;
@@ -416,4 +423,67 @@ fn two_scans_at_once_on_one_store() {
     assert_eq!(scans[0].report["packages"], scans[1].report["packages"]);
     assert_eq!(run(&["history", "--format", "json", "--db", db.to_str().unwrap()]).as_array().unwrap().len(), 2);
     assert_eq!(run(&["cache", "status", "--format", "json", "--db", db.to_str().unwrap()])["entries"], 3);
+}
+
+/// The SQLite cache, counting what is put into it: every put is a layer some scan read.
+struct CountingCache {
+    inner: SqliteLayerCache,
+    puts: AtomicUsize,
+}
+
+impl LayerCache for CountingCache {
+    fn get(&self, key: &LayerKey) -> anyhow::Result<Option<LayerContents>> {
+        self.inner.get(key)
+    }
+    fn put(&self, key: &LayerKey, contents: &LayerContents) -> anyhow::Result<()> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        self.inner.put(key, contents)
+    }
+}
+
+#[test]
+fn one_scanner_in_many_threads_reads_each_layer_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // A large shared layer keeps the scans overlapping: all of them want it at the same time.
+    let mut shared = base_layers();
+    shared.push(Layer::gzip(vec![Entry::file("opt/shared.bin", noise(48 << 20, 5))]));
+    let mut targets = Vec::new();
+    for app in 0..2u64 {
+        let mut layers = shared.clone();
+        layers.push(Layer::gzip(vec![Entry::file("app/own.bin", noise(1 << 20, 10 * (app + 1)))]));
+        targets.push(layout(&ImageSpec::new(layers), &dir.path().join(format!("app{app}"))).0);
+    }
+    let host = PluginHost::load(&PluginOptions {
+        plugins_dir: Some(dir.path().join("no-plugins")),
+        builtin: true,
+        cache_dir: cli::cache_dir(),
+        limits: Limits::default(),
+    })
+    .unwrap();
+    let cache = CountingCache {
+        inner: SqliteLayerCache::open(&dir.path().join("store.db")).unwrap(),
+        puts: AtomicUsize::new(0),
+    };
+    let scanner = Scanner::new(&host, Some(&cache));
+    let start = Barrier::new(4);
+    let reports: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let (scanner, start, target) = (&scanner, &start, &targets[i % 2]);
+                scope.spawn(move || {
+                    start.wait();
+                    scanner.scan(target, &ScanOptions::default()).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // 4 shared layers + 1 own layer per image: 6 distinct layers, each read exactly once.
+    assert_eq!(cache.puts.load(Ordering::SeqCst), 6);
+    let read: usize = reports.iter().map(|r| r.stats.layers - r.stats.cached_layers).sum();
+    assert_eq!(read, 6, "the other scans waited for the read in flight or found it cached");
+    for report in &reports {
+        assert!(report.complete, "{:?}", report.errors);
+        assert_eq!(report.packages.len(), 2);
+    }
 }
