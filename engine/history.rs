@@ -48,8 +48,10 @@ pub fn rescan(store: &Store, repository: Option<&str>, options: MatchOptions) ->
         report.complete = previous.complete;
         report.packages = previous.packages.clone();
         vuln::assess(&mut report, Some(store as &dyn AdvisorySource), today, options)?;
+        // The inventory is the one the earlier scan's analyzers produced.
         let record = ScanRecord {
             repository: previous.repository.clone(),
+            analyzers: previous.analyzers.clone(),
             ..ScanRecord::from_report(&report, "rescan", Some(data_version.clone()))
         };
         let scan_id = store.record(&record)?;

@@ -192,3 +192,53 @@ impl LayerCache for SqliteLayerCache {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::{LayerEntry, Node};
+
+    fn key(selection: &str) -> LayerKey {
+        LayerKey { digest: "sha256:aa".into(), diff_id: "sha256:bb".into(), selection: selection.into() }
+    }
+
+    #[test]
+    fn round_trip_selection_and_damaged_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = SqliteLayerCache::open(&dir.path().join("store.db")).unwrap();
+        let contents = LayerContents {
+            entries: vec![LayerEntry {
+                path: "var/lib/dpkg/status".into(),
+                node: Node::File { content: b"Package: bash\n".to_vec(), mode: 0o644 },
+            }],
+            whiteouts: vec!["etc/old".into()],
+            opaque_dirs: vec!["opt".into()],
+            warnings: vec!["a warning".into()],
+            blob_bytes: 1234,
+            tar_bytes: 4096,
+        };
+        cache.put(&key("one"), &contents).unwrap();
+        let back = cache.get(&key("one")).unwrap().expect("cached");
+        assert_eq!(back.entries[0].node, contents.entries[0].node);
+        assert_eq!(
+            (back.whiteouts, back.opaque_dirs, back.warnings),
+            (contents.whiteouts, contents.opaque_dirs, contents.warnings)
+        );
+        assert_eq!((back.blob_bytes, back.tar_bytes), (1234, 4096));
+        assert!(cache.get(&key("another selection")).unwrap().is_none());
+
+        // A damaged entry is dropped, never returned.
+        cache.conn().execute("UPDATE layer_cache SET contents = x'00ff'", []).unwrap();
+        assert!(cache.get(&key("one")).unwrap().is_none());
+        assert_eq!(cache.status().unwrap().entries, 0);
+    }
+
+    #[test]
+    fn fingerprint_ignores_order_and_duplicates_but_not_limits() {
+        let a = selection_fingerprint(&["b".into(), "a".into(), "a".into()], 1, 2);
+        assert_eq!(a, selection_fingerprint(&["a".into(), "b".into()], 1, 2));
+        assert_ne!(a, selection_fingerprint(&["a".into(), "b".into(), "c".into()], 1, 2));
+        assert_ne!(a, selection_fingerprint(&["a".into(), "b".into()], 3, 2));
+        assert_ne!(a, selection_fingerprint(&["a".into(), "b".into()], 1, 3));
+    }
+}

@@ -29,6 +29,8 @@ pub struct ScanRecord {
     /// UTC, RFC 3339.
     pub scanned_at: String,
     pub tool_version: String,
+    /// The analyzers that read the image: (name, version).
+    pub analyzers: Vec<(String, String)>,
     /// When the vulnerability data used was imported; `None`: there was none.
     pub data_version: Option<String>,
     pub complete: bool,
@@ -111,6 +113,7 @@ impl ScanRecord {
             os: report.image.os.as_ref().map(|os| (os.id.clone(), os.version_id.clone())),
             scanned_at: now_rfc3339(),
             tool_version: report.tool.version.to_string(),
+            analyzers: report.plugins.iter().map(|p| (p.name.clone(), p.version.clone())).collect(),
             data_version,
             complete: report.complete,
             packages: report.packages.clone(),
@@ -170,8 +173,8 @@ impl ScanHistory for Store {
         self.conn.execute(
             "INSERT INTO scans (kind, target, repository, tags, image_digest, platform, os_id, os_version, scanned_at,
                  tool_version, data_version, complete, critical, high, medium, low, unknown, package_count, packages,
-                 vulnerabilities)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                 vulnerabilities, analyzers)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
             params![
                 scan.kind,
                 scan.target,
@@ -193,6 +196,7 @@ impl ScanHistory for Store {
                 scan.packages.len() as i64,
                 serde_json::to_string(&scan.packages)?,
                 serde_json::to_string(&scan.vulnerabilities)?,
+                serde_json::to_string(&scan.analyzers)?,
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
@@ -210,7 +214,7 @@ impl ScanHistory for Store {
             .conn
             .query_row(
                 "SELECT kind, target, repository, tags, image_digest, platform, os_id, os_version, scanned_at,
-                     tool_version, data_version, complete, packages, vulnerabilities FROM scans WHERE id = ?1",
+                     tool_version, data_version, complete, packages, vulnerabilities, analyzers FROM scans WHERE id = ?1",
                 [id],
                 |r| {
                     let os_id: Option<String> = r.get(6)?;
@@ -227,6 +231,7 @@ impl ScanHistory for Store {
                             os: os_id.zip(os_version),
                             scanned_at: r.get(8)?,
                             tool_version: r.get(9)?,
+                            analyzers: Vec::new(),
                             data_version: r.get(10)?,
                             complete: r.get(11)?,
                             packages: Vec::new(),
@@ -235,11 +240,13 @@ impl ScanHistory for Store {
                         r.get::<_, String>(3)?,
                         r.get::<_, String>(12)?,
                         r.get::<_, String>(13)?,
+                        r.get::<_, String>(14)?,
                     ))
                 },
             )
             .optional()?;
-        let Some((mut record, tags, packages, vulnerabilities)) = row else { return Ok(None) };
+        let Some((mut record, tags, packages, vulnerabilities, analyzers)) = row else { return Ok(None) };
+        record.analyzers = serde_json::from_str(&analyzers).with_context(|| format!("scan {id}: stored analyzers"))?;
         record.tags = serde_json::from_str(&tags).with_context(|| format!("scan {id}: stored tags"))?;
         record.packages = serde_json::from_str(&packages).with_context(|| format!("scan {id}: stored packages"))?;
         record.vulnerabilities =

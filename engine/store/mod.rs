@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS scans (
     os_version TEXT,
     scanned_at TEXT NOT NULL,
     tool_version TEXT NOT NULL,
+    analyzers TEXT NOT NULL,
     data_version TEXT,
     complete INTEGER NOT NULL,
     critical INTEGER NOT NULL,
