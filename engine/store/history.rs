@@ -122,8 +122,11 @@ impl ScanRecord {
     }
 }
 
+/// Whole seconds: scans are listed by the minute, not the nanosecond.
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
+    let now = time::OffsetDateTime::now_utc();
+    now.replace_nanosecond(0)
+        .unwrap_or(now)
         .format(&time::format_description::well_known::Rfc3339)
         .expect("the current time formats as RFC 3339")
 }
