@@ -267,6 +267,35 @@ fn a_scan_killed_mid_layer_leaves_no_trace_and_the_next_scan_is_clean() {
     assert_eq!(big_cached, 1);
 }
 
+#[test]
+fn a_layer_whose_digest_does_not_verify_is_never_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let image_dir = dir.path().join("image");
+    let (target, built) = layout(&ImageSpec::new(base_layers()), &image_dir);
+    let pristine = std::fs::read(blob_path(&image_dir, &built.layer_digests[2])).unwrap();
+    corrupt_blob(&image_dir, &built.layer_digests[2]);
+    let bad = scan_with_db(&target, &db, &[]);
+    assert_eq!(bad.code, 3, "{}", bad.stderr);
+    assert!(bad.errors().contains("digest mismatch"), "{}", bad.errors());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let cached: Vec<String> = conn
+        .prepare("SELECT digest FROM layer_cache ORDER BY digest")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut expected = built.layer_digests[..2].to_vec();
+    expected.sort();
+    assert_eq!(cached, expected, "only the layers that verified");
+    // Repaired, the layer is read (not served from some earlier attempt) and the scan is whole.
+    std::fs::write(blob_path(&image_dir, &built.layer_digests[2]), pristine).unwrap();
+    let good = scan_with_db(&target, &db, &[]);
+    assert_eq!(good.code, 0, "{}", good.stderr);
+    assert_eq!(stats(&good).0, 2);
+}
+
 const GLIBC_CVSS: &str = "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H";
 
 fn app_records() -> Vec<Value> {
