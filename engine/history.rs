@@ -145,6 +145,10 @@ pub struct DiffSide {
     pub target: String,
     pub image_digest: Option<String>,
     pub scanned_at: String,
+    /// What produced the findings: a change of data or analyzers explains a diff as much as a
+    /// change of image does.
+    pub data_version: Option<String>,
+    pub analyzers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -228,6 +232,8 @@ fn side(scan: &ScanRecord) -> DiffSide {
         target: scan.target.clone(),
         image_digest: scan.image_digest.clone(),
         scanned_at: scan.scanned_at.clone(),
+        data_version: scan.data_version.clone(),
+        analyzers: scan.analyzers.clone(),
     }
 }
 

@@ -388,6 +388,8 @@ fn history_diff_and_rescan_across_three_versions() {
     assert_eq!(ids(&diff["vulnerabilities_introduced"]), vec!["DEBIAN-CVE-2099-0003 curl"]);
     assert_eq!(ids(&diff["packages_added"]), vec!["curl"]);
     assert!(diff["packages_removed"].as_array().unwrap().is_empty());
+    assert_eq!(diff["from"]["data_version"], history[0]["data_version"]);
+    assert!(diff["to"]["analyzers"].as_array().unwrap().iter().any(|a| a[0] == "dpkg"), "{}", diff["to"]);
     let changed = diff["packages_changed"].as_array().unwrap();
     assert_eq!(changed.len(), 2, "{changed:?}");
     assert!(changed.iter().all(|c| c["from"] == "2.36-9+deb12u1" && c["to"] == "2.36-9+deb12u3"));
