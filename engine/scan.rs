@@ -55,10 +55,22 @@ impl PackageKey {
 }
 
 pub fn scan(target_text: &str, host: &PluginHost, options: &ScanOptions) -> Result<Report> {
+    scan_keeping_runs(target_text, host, options, false).map(|(report, _)| report)
+}
+
+/// [`scan`], plus (when `keep_runs`) the analyzers' runs on the final view exactly as they
+/// returned them, before they are shaped into the report: what `plugins test` prints.
+pub fn scan_keeping_runs(
+    target_text: &str,
+    host: &PluginHost,
+    options: &ScanOptions,
+    keep_runs: bool,
+) -> Result<(Report, Vec<PluginRun>)> {
+    let kept = |analysis: &Analysis| if keep_runs { analysis.runs.clone() } else { Vec::new() };
     let started = Instant::now();
     let target = Target::parse(target_text)?;
     let selector = Selector::new(&host.patterns()).context("plugin path patterns")?;
-    let mut report = match &target {
+    let (mut report, runs) = match &target {
         Target::RootFs { path } => {
             let found = rootfs::collect(path, &selector, &options.limits)?;
             let info = ImageInfo {
@@ -67,18 +79,19 @@ pub fn scan(target_text: &str, host: &PluginHost, options: &ScanOptions) -> Resu
                 architecture: Platform::new("linux", std::env::consts::ARCH, None).architecture,
             };
             let analysis = analyze_files(host, &info, &found.files);
+            let runs = kept(&analysis);
             let mut report = Report::new(target_text);
             report.add_warnings(found.warnings);
             report.add_analysis(analysis, None);
-            report
+            (report, runs)
         }
         _ => {
             let image = image::resolve(&target, options.platform.as_ref())?;
-            scan_image(target_text, &image, host, &selector, options)
+            scan_image(target_text, &image, host, &selector, options, kept)
         }
     };
     report.stats.duration_ms = started.elapsed().as_millis() as u64;
-    Ok(report)
+    Ok((report, runs))
 }
 
 fn analyze_files(host: &PluginHost, info: &ImageInfo, files: &[ImageFile]) -> Analysis {
@@ -93,7 +106,8 @@ fn scan_image(
     host: &PluginHost,
     selector: &Selector,
     options: &ScanOptions,
-) -> Report {
+    kept: impl Fn(&Analysis) -> Vec<PluginRun>,
+) -> (Report, Vec<PluginRun>) {
     let mut report = Report::new(target_text);
     report.set_image(image);
     let read: Vec<Result<LayerContents>> = image
@@ -127,8 +141,9 @@ fn scan_image(
     };
     let digests: Vec<String> = image.layers.iter().map(|l| l.digest.to_string()).collect();
     let analysis = analyze_layers(host, &info, &layers, &digests, selector);
+    let runs = kept(&analysis);
     report.add_analysis(analysis, Some(&image.config));
-    report
+    (report, runs)
 }
 
 /// Runs the analyzers on the image's merged view, then, for attribution, re-runs those that

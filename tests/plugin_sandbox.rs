@@ -14,8 +14,12 @@ use tempfile::TempDir;
 
 include!(concat!(env!("OUT_DIR"), "/test_guests.rs"));
 
-const LIMITS: Limits =
-    Limits { memory_bytes: 64 * 1024 * 1024, cpu_time: Duration::from_secs(2), max_result_bytes: 1024 * 1024 };
+const LIMITS: Limits = Limits {
+    memory_bytes: 64 * 1024 * 1024,
+    cpu_time: Duration::from_secs(2),
+    max_result_bytes: 1024 * 1024,
+    max_file_bytes: 1024 * 1024,
+};
 
 fn guest_path(name: &str) -> &'static str {
     TEST_GUESTS
@@ -42,8 +46,10 @@ fn load_with(plugins: &Path, cache: &Path, limits: Limits) -> PluginHost {
     PluginHost::load(&PluginOptions {
         plugins_dir: Some(plugins.to_owned()),
         builtin: false,
+        files: Vec::new(),
         cache_dir: cache.to_owned(),
         limits,
+        plugin_limits: BTreeMap::new(),
     })
     .unwrap()
 }
@@ -162,8 +168,8 @@ fn every_failure_mode_gets_its_status_and_the_good_plugin_is_intact() {
     assert_eq!(future.status, RunStatus::Incompatible);
     assert_eq!(future.status.as_str(), "incompatible");
     let message = error_of(future);
-    assert!(message.contains("built for contract 0.2.0"), "{message}");
-    assert!(message.contains("this host speaks 0.1.x"), "{message}");
+    assert!(message.contains("built for contract 2.0.0"), "{message}");
+    assert!(message.contains("this host speaks 1.x (up to 1.1.x)"), "{message}");
     assert!(message.contains("rebuild the plugin against wit/"), "{message}");
 
     let garbage = run_named(&runs, "garbage");
@@ -312,7 +318,7 @@ fn descriptors_say_what_was_loaded_and_duplicates_are_refused() {
     assert_eq!(echo.name, "echo");
     assert_eq!(echo.version, "2.3.4");
     assert_eq!(echo.description, "returns one package per file it receives");
-    assert_eq!(echo.contract_version, "0.1.0");
+    assert_eq!(echo.contract_version, "1.1.0");
     assert_eq!(echo.source, PluginSource::Path(plugins.path().join("echo.wasm")));
     let wasm = std::fs::read(guest_path("echo")).unwrap();
     assert_eq!(echo.sha256, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&wasm)));
@@ -324,7 +330,7 @@ fn descriptors_say_what_was_loaded_and_duplicates_are_refused() {
     assert!(duplicate.error.contains("already loaded from"), "{}", duplicate.error);
 
     let listing = describe_plugins(&host);
-    assert!(listing.starts_with("echo 2.3.4 (contract 0.1.0, "), "{listing}");
+    assert!(listing.starts_with("echo 2.3.4 (contract 1.1.0, "), "{listing}");
     assert!(listing.contains("patterns: etc/os-release, usr/lib/echo/*.conf, **/echo.txt"), "{listing}");
     assert!(listing.contains("zz-echo-copy.wasm): load-error: another plugin named"), "{listing}");
 }
@@ -360,8 +366,10 @@ fn builtin_plugins_are_embedded_and_load_cleanly() {
     let host = PluginHost::load(&PluginOptions {
         plugins_dir: Some(cache.path().join("no-plugins-here")),
         builtin: true,
+        files: Vec::new(),
         cache_dir: cache.path().to_owned(),
         limits: LIMITS,
+        plugin_limits: BTreeMap::new(),
     })
     .unwrap();
     assert!(host.load_errors().is_empty(), "{:#?}", host.load_errors());
@@ -369,7 +377,7 @@ fn builtin_plugins_are_embedded_and_load_cleanly() {
     assert!(host.plugins().iter().any(|plugin| plugin.name == "dpkg"), "{:#?}", host.plugins());
     for plugin in host.plugins() {
         assert_eq!(plugin.source, PluginSource::Builtin);
-        assert_eq!(plugin.contract_version, "0.1.0");
+        assert_eq!(plugin.contract_version, "1.1.0");
         assert!(!plugin.patterns.is_empty(), "{plugin:#?}");
     }
     // An image with nothing to analyze is no reason to fail.

@@ -78,7 +78,13 @@ pub fn relative_path(p: &str) -> &str {
 impl File {
     /// A regular file (mode `0o100644`) at `path` with `content`, from no particular layer.
     pub fn new(path: &str, content: impl Into<Vec<u8>>) -> File {
-        File { path: path.to_string(), mode: 0o100644, layer: String::new(), content: content.into() }
+        let content = content.into();
+        File { path: path.to_string(), mode: 0o100644, layer: String::new(), size: content.len() as u64, content }
+    }
+
+    /// Whether the host cut `content` short (at this plugin's max file size, see `size`).
+    pub fn is_truncated(&self) -> bool {
+        self.size > self.content.len() as u64
     }
 
     /// Whether this is a regular file. A mode without file-type bits (0) counts as one: some tar
@@ -125,6 +131,8 @@ mod tests {
         let f = File::new("a", "b");
         assert_eq!((f.path.as_str(), f.mode, f.layer.as_str(), f.content.as_slice()), ("a", 0o100644, "", &b"b"[..]));
         assert!(f.is_regular());
+        assert!(!f.is_truncated());
+        assert!(File { size: 2, ..File::new("a", "b") }.is_truncated());
         for (mode, regular) in [(0o644, true), (0o120777, false), (0o040755, false), (0o100600, true)] {
             assert_eq!(File { mode, ..File::new("a", "") }.is_regular(), regular, "{mode:o}");
         }

@@ -129,6 +129,15 @@ pub fn analyze_files(files: &[File]) -> Findings {
     metadata.sort_by_key(|(path, ..)| *path);
     let mut out = Findings::new();
     for (path, format, f) in metadata {
+        if f.is_truncated() {
+            let message = format!(
+                "only {} of {} bytes were given (the plugin's max file size); not read",
+                f.content.len(),
+                f.size
+            );
+            out.file_error(path, message);
+            continue;
+        }
         let (package, problems) = read_metadata(path, format, &f.content);
         out.from_file(path, package, problems);
     }

@@ -67,6 +67,7 @@ fn bad_metadata_is_a_file_error_and_the_rest_is_kept() {
         File::new(&format!("{dir}/binary.egg-info"), b"Name: x\xff\n".as_slice()),
         File::new(&format!("{dir}/good-2.dist-info/METADATA"), "Name: good\nVersion: 2\n"),
         File::new(&format!("{dir}/huge.egg-info"), vec![b'a'; MAX_METADATA_BYTES + 1]),
+        File { size: 100, ..File::new(&format!("{dir}/cut.egg-info"), "Name: cut\nVersion: 1\n") },
     ]);
     let names: Vec<&str> = packages(&findings).iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["good"]);
@@ -76,6 +77,7 @@ fn bad_metadata_is_a_file_error_and_the_rest_is_kept() {
         errors,
         [
             (&*format!("{dir}/binary.egg-info"), "not UTF-8 text (invalid byte at offset 7)"),
+            (&*format!("{dir}/cut.egg-info"), "only 21 of 100 bytes were given (the plugin's max file size); not read"),
             (
                 &*format!("{dir}/huge.egg-info"),
                 "metadata is 4194305 bytes, over the 4 MiB limit for a metadata file; not read"

@@ -1,8 +1,9 @@
 //! Test guest: a well-behaved analyzer that echoes what it was given, so tests can check which
 //! files the host routed to it and that its findings survive other plugins failing.
 //!
-//! One package per file (name = path, version = content length, properties = layer and mode),
-//! plus one distro built from the image info (id = os, version-id = architecture).
+//! One package per file (name = path, version = content length, properties = layer, mode and
+//! size in the image), plus one distro built from the image info (id = os, version-id =
+//! architecture).
 
 use ecr_plugin_kit::{Analyzer, Distro, File, Findings, ImageInfo, Package};
 
@@ -21,8 +22,11 @@ impl Analyzer for Echo {
         let mut findings = Findings::new();
         for file in files {
             let mut package = Package::new("echo", file.path.clone(), file.content.len().to_string(), &file.path);
-            package.properties =
-                vec![("layer".into(), file.layer.clone()), ("mode".into(), format!("{:o}", file.mode))];
+            package.properties = vec![
+                ("layer".into(), file.layer.clone()),
+                ("mode".into(), format!("{:o}", file.mode)),
+                ("size".into(), file.size.to_string()),
+            ];
             findings.package(package);
         }
         findings.distro(Some(&Distro {
