@@ -203,11 +203,21 @@ impl PluginArgs {
         Ok((options, config))
     }
 
+    /// Loads one component file alone (no built-ins, nothing from the plugins directory), with
+    /// the limits the config gives it.
+    fn load_only(&self, file: &Path, max_file_bytes: u64) -> Result<PluginHost> {
+        let (mut options, _) = self.options(max_file_bytes)?;
+        let nothing = tempfile::tempdir().context("cannot create a temporary directory")?;
+        options.plugins_dir = Some(nothing.path().to_owned());
+        options.builtin = false;
+        options.files = vec![file.to_owned()];
+        PluginHost::load(&options)
+    }
+
     /// Loads the plugins; warns about config sections that name no loaded plugin (a typo there
     /// would otherwise silently leave the real plugin on the default limits).
-    fn load(&self, max_file_bytes: u64, files: Vec<PathBuf>) -> Result<PluginHost> {
-        let (mut options, config) = self.options(max_file_bytes)?;
-        options.files = files;
+    fn load(&self, max_file_bytes: u64) -> Result<PluginHost> {
+        let (options, config) = self.options(max_file_bytes)?;
         let host = PluginHost::load(&options)?;
         for name in config.plugin_names() {
             let known =
@@ -261,7 +271,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn run_scan(args: ScanArgs) -> Result<ExitCode> {
-    let host = args.plugins.load(args.max_file_size, Vec::new())?;
+    let host = args.plugins.load(args.max_file_size)?;
     let options = ScanOptions {
         platform: args.platform.as_deref().map(Platform::parse).transpose()?,
         limits: LayerLimits { max_layer_bytes: args.max_layer_size, max_file_bytes: args.max_file_size },

@@ -4,7 +4,7 @@
 use super::{EXIT_INCOMPLETE, PluginArgs, parse_size};
 use crate::image::Platform;
 use crate::layer::LayerLimits;
-use crate::plugin::{self, Limits, PluginSource, RunStatus};
+use crate::plugin::{self, Limits, RunStatus};
 use crate::scan::{self, ScanOptions};
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
@@ -54,7 +54,7 @@ pub(crate) enum PluginsCommand {
 pub(super) fn run(command: PluginsCommand) -> Result<ExitCode> {
     match command {
         PluginsCommand::List(args) => {
-            let host = args.load(Limits::default().max_file_bytes, Vec::new())?;
+            let host = args.load(Limits::default().max_file_bytes)?;
             print!("{}", plugin::describe_plugins(&host));
         }
         PluginsCommand::New { name, path } => {
@@ -82,6 +82,9 @@ const TEMPLATE: &[(&str, &str)] = &[
     (".gitignore", "/target\n"),
     // The contract, where the vendored kit's bindings read it (`../../wit` from the kit).
     ("wit/plugin.wit", include_str!("../../wit/plugin.wit")),
+    // The versions this release was built and tested with (cargo drops the entries the plugin
+    // does not use): the first build resolves nothing new, and works offline from cargo's cache.
+    ("Cargo.lock", include_str!("../../Cargo.lock")),
 ];
 
 /// The guest kit this binary was built with, copied into `vendor/ecr-plugin-kit/`: a generated
@@ -143,14 +146,14 @@ fn build(dir: &Path, args: &PluginArgs) -> Result<()> {
         bail!("{} has no Cargo.toml; give the plugin crate's directory", dir.display());
     }
     let wasm = cargo_build(&manifest)?;
-    // Loaded alone, with the limits and cache a scan would use.
-    let mut host = args.load(Limits::default().max_file_bytes, vec![wasm.clone()])?;
-    host.retain(|_, source| *source == PluginSource::Path(wasm.clone()));
+    // Loaded alone (an installed older build must not get in the way), with the limits and
+    // cache a scan would use.
+    let host = args.load_only(&wasm, Limits::default().max_file_bytes)?;
     if let Some(error) = host.load_errors().first() {
         bail!("{} was built but cannot be used as a plugin: {}: {}", wasm.display(), error.status, error.error);
     }
     let Some(descriptor) = host.plugins().first() else {
-        bail!("{} was built but another plugin of the same name replaced it", wasm.display());
+        bail!("{} was built but did not load", wasm.display());
     };
     let plugins_dir = args.plugins_dir();
     std::fs::create_dir_all(&plugins_dir).with_context(|| format!("cannot create {}", plugins_dir.display()))?;
@@ -210,17 +213,17 @@ fn cargo_build(manifest: &Path) -> Result<PathBuf> {
 /// Runs one plugin (by name, or a .wasm file) alone on `target` and prints its run as JSON.
 fn test(plugin: &str, target: &str, platform: Option<&str>, max_file_size: u64, args: &PluginArgs) -> Result<ExitCode> {
     let file = Path::new(plugin);
-    let is_file = plugin.ends_with(".wasm") || file.is_file();
-    let mut host = args.load(max_file_size, if is_file { vec![file.to_owned()] } else { Vec::new() })?;
-    let all: Vec<String> = host.plugins().iter().map(|p| p.name.clone()).collect();
-    if is_file {
-        host.retain(|_, source| *source == PluginSource::Path(file.to_owned()));
+    let host = if plugin.ends_with(".wasm") || file.is_file() {
+        args.load_only(file, max_file_size)?
     } else {
-        host.retain(|name, _| name == plugin);
-    }
-    if host.plugins().is_empty() && host.load_errors().is_empty() {
-        bail!("no plugin {plugin:?} is loaded; the loaded ones are: {}", all.join(", "));
-    }
+        let mut host = args.load(max_file_size)?;
+        let all: Vec<String> = host.plugins().iter().map(|p| p.name.clone()).collect();
+        host.retain(|name| name == plugin);
+        if host.plugins().is_empty() && host.load_errors().is_empty() {
+            bail!("no plugin {plugin:?} is loaded; the loaded ones are: {}", all.join(", "));
+        }
+        host
+    };
     let options = ScanOptions {
         platform: platform.map(Platform::parse).transpose()?,
         limits: LayerLimits { max_file_bytes: max_file_size, ..LayerLimits::default() },

@@ -289,41 +289,6 @@ fn analyzer_version(name: &str) -> Result<Version, String> {
     }
 }
 
-/// Per-finding allowance in [`result_bytes`], so that many empty findings still count.
-const FINDING_OVERHEAD_BYTES: u64 = 64;
-
-/// Roughly how much a plugin's findings weigh: their text plus a fixed overhead per finding.
-pub(super) fn result_bytes(findings: &[Finding]) -> u64 {
-    fn opt(text: &Option<String>) -> usize {
-        text.as_ref().map_or(0, String::len)
-    }
-    fn all(texts: &[String]) -> usize {
-        texts.iter().map(String::len).sum()
-    }
-    let text: usize = findings
-        .iter()
-        .map(|finding| match finding {
-            Finding::Package(p) => {
-                p.name.len()
-                    + p.version.len()
-                    + p.ecosystem.len()
-                    + opt(&p.source_name)
-                    + opt(&p.source_version)
-                    + opt(&p.arch)
-                    + all(&p.licenses)
-                    + opt(&p.purl)
-                    + p.path.len()
-                    + all(&p.installed_files)
-                    + p.properties.iter().map(|(key, value)| key.len() + value.len()).sum::<usize>()
-            }
-            Finding::Distro(d) => d.id.len() + d.version_id.len() + opt(&d.pretty_name) + d.path.len(),
-            Finding::Issue(i) => i.id.len() + i.title.len() + i.description.len() + opt(&i.remediation) + opt(&i.path),
-            Finding::FileError(e) => e.path.len() + e.message.len(),
-        })
-        .sum();
-    text as u64 + findings.len() as u64 * FINDING_OVERHEAD_BYTES
-}
-
 /// Cuts a string a plugin returned to [`MAX_STRING_BYTES`].
 pub(super) fn bounded(mut text: String) -> String {
     if text.len() > MAX_STRING_BYTES {

@@ -49,8 +49,9 @@ pub struct Limits {
     /// Time a call may run before it is stopped (measured as wall time while the plugin runs,
     /// with a granularity of 10 ms).
     pub cpu_time: Duration,
-    /// Cap on the findings one call may return (their text, roughly), so that one plugin cannot
-    /// flood the report and the store.
+    /// Cap on the data one call may return (the bytes of strings and lists copied out of the
+    /// guest, counted while they are lifted), so that one plugin cannot flood host memory, the
+    /// report and the store.
     pub max_result_bytes: u64,
     /// Largest file handed to the plugin. A bigger one is cut to this size for plugins of
     /// contract 1.1 and later (which see the real size in `file.size`), and left out for 1.0
@@ -173,7 +174,7 @@ pub enum RunStatus {
     Trapped,
     /// It exceeded the CPU deadline.
     TimedOut,
-    /// It tried to grow its memory beyond the limit, or returned more findings than
+    /// It tried to grow its memory beyond the limit, or returned more data than
     /// [`Limits::max_result_bytes`].
     OutOfMemory,
     /// It was built for a contract version this host cannot run.
@@ -347,14 +348,14 @@ impl PluginHost {
         Ok(PluginHost { _ticker: ticker, engine, plugins, runnable, load_errors })
     }
 
-    /// Keeps only the plugins, and the load errors, whose name and source `keep` accepts (e.g.
-    /// to run one plugin alone).
-    pub fn retain(&mut self, keep: impl Fn(&str, &PluginSource) -> bool) {
+    /// Keeps only the plugins, and the load errors, whose name `keep` accepts (e.g. to run one
+    /// plugin alone).
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
         let plugins = std::mem::take(&mut self.plugins);
         let runnable = std::mem::take(&mut self.runnable);
         (self.plugins, self.runnable) =
-            plugins.into_iter().zip(runnable).filter(|(plugin, _)| keep(&plugin.name, &plugin.source)).unzip();
-        self.load_errors.retain(|error| keep(&error.name, &error.source));
+            plugins.into_iter().zip(runnable).filter(|(plugin, _)| keep(&plugin.name)).unzip();
+        self.load_errors.retain(|error| keep(&error.name));
     }
 
     /// The loaded plugins, sorted by name.
@@ -447,18 +448,7 @@ impl PluginHost {
         let mut store = sandbox::new_store(&self.engine, limits);
         let result = runnable.pre.analyze(&mut store, image, &selected);
         let (status, error, findings) = match sandbox::classify(&store, limits, result) {
-            Ok(Ok(findings)) => match contract::result_bytes(&findings) {
-                size if size > limits.max_result_bytes => (
-                    RunStatus::OutOfMemory,
-                    Some(format!(
-                        "returned {} of findings, more than the limit of {}",
-                        human_size(size),
-                        human_size(limits.max_result_bytes)
-                    )),
-                    Vec::new(),
-                ),
-                _ => (RunStatus::Ok, None, findings.into_iter().map(Finding::from).collect()),
-            },
+            Ok(Ok(findings)) => (RunStatus::Ok, None, findings.into_iter().map(Finding::from).collect()),
             Ok(Err(message)) => {
                 (RunStatus::Failed, Some(format!("returned an error: {}", contract::bounded(message))), Vec::new())
             }

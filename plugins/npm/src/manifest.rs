@@ -133,8 +133,6 @@ pub fn shown(s: &str) -> String {
     format!("{out:?}")
 }
 
-/// Input as UTF-8 text, a leading byte-order mark dropped (some editors write one).
-
 /// Parses an installed package.json. The error says what is wrong and where.
 pub fn parse(content: &[u8]) -> Result<Manifest, String> {
     if content.len() > MAX_MANIFEST_BYTES {
