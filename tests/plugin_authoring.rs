@@ -41,6 +41,18 @@ fn new_build_list_and_test_a_plugin() {
     let again = run(&["plugins", "new", "demo-plugin", "--path", crate_arg]);
     assert!(!again.status.success() && text(&again.stderr).contains("already exists and is not empty"));
 
+    // The template's own test passes natively, as the author will first run it.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let native = std::process::Command::new(cargo)
+        .args(["test", "--quiet", "--manifest-path"])
+        .arg(crate_dir.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-authoring"))
+        .env("CARGO_NET_OFFLINE", "true")
+        .output()
+        .unwrap();
+    assert!(native.status.success(), "cargo test in the new crate: {}", text(&native.stderr));
+    assert!(text(&native.stdout).contains("1 passed"), "{}", text(&native.stdout));
+
     let built = run(&["plugins", "build", crate_arg, "--plugins-dir", plugins_arg]);
     assert!(built.status.success(), "build failed: {}", text(&built.stderr));
     let installed = plugins.join("demo-plugin.wasm");

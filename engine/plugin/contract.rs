@@ -211,7 +211,7 @@ impl Version {
         }
     }
 
-    /// The range of plugin versions this host accepts, for messages: "0.1.x", "1.x".
+    /// The range of plugin versions this host accepts, for messages: "0.1.x", "1.x (up to 1.1.x)".
     fn accepted(self) -> String {
         match (self.major, self.minor) {
             (0, 0) => self.to_string(),

@@ -146,7 +146,7 @@ pub struct PluginDescriptor {
     pub patterns: Vec<String>,
     /// Hex SHA-256 of the component.
     pub sha256: String,
-    /// The contract version the plugin was built for, e.g. "0.1.0".
+    /// The contract version the plugin was built for, e.g. "1.1.0".
     pub contract_version: String,
     pub source: PluginSource,
     /// True when the native code came from the artifact cache instead of being compiled now.
@@ -655,7 +655,7 @@ mod tests {
             description: String::new(),
             patterns: Vec::new(),
             sha256: String::new(),
-            contract_version: "0.1.0".into(),
+            contract_version: "1.1.0".into(),
             source,
             compiled_from_cache: false,
         }
