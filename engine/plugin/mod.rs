@@ -2,7 +2,9 @@
 //!
 //! [`PluginHost::load`] compiles (or loads from the artifact cache) the built-in analyzers
 //! embedded in this binary and every `*.wasm` in the plugins directory, checks the contract
-//! version each one was built for, and asks each for its [`PluginDescriptor`] (`describe`).
+//! version each one was built for (the current one, or an older 1.x minor run through that
+//! version's bindings, see [`contract`]), and asks each for its [`PluginDescriptor`]
+//! (`describe`). Limits can differ per plugin ([`config`], `plugins.toml`).
 //! [`PluginHost::analyze`] then runs all of them on one image, in parallel, each in a fresh
 //! sandbox: a new store and instance per call, no filesystem, network, environment or clock, a
 //! memory cap and a CPU deadline. A plugin that fails in any way becomes a [`PluginRun`] with the
