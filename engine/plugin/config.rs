@@ -195,7 +195,7 @@ mod tests {
         assert!(section.contains("unknown field `default`"), "{section}");
         assert_eq!(
             error("[plugins.npm]\nmemory = \"8G\"\n"),
-            "[plugins.npm] memory = 8589934592 bytes is out of range: it must be between 1.0 MiB and 4096.0 MiB"
+            "[plugins.npm] memory = 8589934592 bytes is out of range: it must be between 1.0 MiB and 4.0 GiB"
         );
         assert_eq!(
             error("[defaults]\ncpu-time = 0\n"),

@@ -496,10 +496,11 @@ fn resolve_names<T>(
     by_name
 }
 
-/// A size for messages: "300 bytes", "1.5 KiB", "64.0 MiB".
+/// A size for messages: "300 bytes", "1.5 KiB", "64.0 MiB", "4.0 GiB".
 fn human_size(bytes: u64) -> String {
     const KIB: f64 = 1024.0;
     match bytes as f64 {
+        size if size >= KIB * KIB * KIB => format!("{:.1} GiB", size / (KIB * KIB * KIB)),
         size if size >= KIB * KIB => format!("{:.1} MiB", size / (KIB * KIB)),
         size if size >= KIB => format!("{:.1} KiB", size / KIB),
         _ => format!("{bytes} bytes"),
@@ -701,6 +702,7 @@ mod tests {
         assert_eq!(human_size(300), "300 bytes");
         assert_eq!(human_size(1536), "1.5 KiB");
         assert_eq!(human_size(64 * 1024 * 1024), "64.0 MiB");
+        assert_eq!(human_size(4 << 30), "4.0 GiB");
     }
 
     #[test]
