@@ -177,10 +177,12 @@ pub fn analyze_database(
             Err(e) => errors.push(format!("header #{hnum}: {e}")),
         }
     }
+    let mut errors = errors.finish();
     if truncated {
+        // Listed whatever the cap: it explains every package's short file list.
         errors.push(format!("installed-file lists exceed {} MiB; the rest are left out", FILE_LIST_BUDGET >> 20));
     }
-    (packages, errors.finish())
+    (packages, errors)
 }
 
 /// All findings for one image: the distro (when detected), then each database's packages
