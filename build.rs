@@ -5,7 +5,8 @@
 //!   defines `BUILTIN_PLUGINS: &[(&str, &[u8])]` as (directory name, component bytes).
 //! * The hostile test guests under `tests/guests/` (package `ecr-test-guest-<dir>`) are only
 //!   built: `$OUT_DIR/test_guests.rs` defines `TEST_GUESTS: &[(&str, &str)]` as (directory name,
-//!   absolute path of the `.wasm`) for the integration tests.
+//!   absolute path of the `.wasm`) for the integration tests, and `BUILTIN_PLUGIN_FILES` the
+//!   same for the default analyzers (tests drop them into a plugins directory as a user would).
 //!
 //! All of them are built by ONE nested `cargo build --profile plugin --target wasm32-wasip2` with
 //! its own target directory, `<target dir>/guests`, shared by debug, release and test builds of the
@@ -79,6 +80,10 @@ fn main() {
         path.to_str().unwrap_or_else(|| fail(&format!("non-UTF-8 path {}", path.display()))).to_owned()
     };
 
+    let mut builtin_files_rs = String::from(
+        "/// The default analyzers' component files: (directory name, path of the component).\n\
+         pub const BUILTIN_PLUGIN_FILES: &[(&str, &str)] = &[\n",
+    );
     let mut builtin_rs = String::from(
         "/// Default analyzers built from `plugins/*` by build.rs: (directory name, component).\n\
          pub static BUILTIN_PLUGINS: &[(&str, &[u8])] = &[\n",
@@ -86,8 +91,10 @@ fn main() {
     for dir in &builtins {
         let path = artifact("ecr_plugin_", dir);
         writeln!(builtin_rs, "    ({dir:?}, include_bytes!({path:?})),").unwrap();
+        writeln!(builtin_files_rs, "    ({dir:?}, {path:?}),").unwrap();
     }
     builtin_rs.push_str("];\n");
+    builtin_files_rs.push_str("];\n");
     write_if_changed(&out_dir.join("builtin_plugins.rs"), &builtin_rs);
 
     let mut tests_rs = String::from(
@@ -100,6 +107,7 @@ fn main() {
         writeln!(tests_rs, "    ({dir:?}, {path:?}),").unwrap();
     }
     tests_rs.push_str("];\n");
+    tests_rs.push_str(&builtin_files_rs);
     write_if_changed(&out_dir.join("test_guests.rs"), &tests_rs);
 }
 

@@ -86,8 +86,10 @@ fn bench(c: &mut Criterion) {
     let host = PluginHost::load(&PluginOptions {
         plugins_dir: Some(dir.path().join("no-plugins")),
         builtin: true,
+        files: Vec::new(),
         cache_dir: dir.path().join("plugin-cache"),
         limits: Limits::default(),
+        plugin_limits: Default::default(),
     })
     .unwrap();
     let options = ScanOptions::default();

@@ -1,8 +1,12 @@
-//! The command line: `scan`, `rescan`, `history`, `diff`, `db`, `cache` and `plugins`.
+//! The command line: `scan`, `rescan`, `history`, `diff`, `db`, `cache` and `plugins` (in
+//! [`plugins`]).
+
+mod plugins;
 
 use crate::history;
 use crate::image::Platform;
 use crate::layer::LayerLimits;
+use crate::plugin::config::{self as plugins_config, PluginsConfig};
 use crate::plugin::{self, Limits, PluginHost, PluginOptions};
 use crate::policy::{self, Policy};
 use crate::report::Format;
@@ -43,10 +47,10 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
-    /// Inspect analyzer plugins.
+    /// Write, build, inspect and try analyzer plugins.
     Plugins {
         #[command(subcommand)]
-        command: PluginsCommand,
+        command: plugins::PluginsCommand,
     },
     /// Match the recorded package inventories of scanned images (the latest scan of each) against
     /// the current vulnerability data again, without reading any image; records the results.
@@ -154,12 +158,6 @@ impl DbArgs {
     }
 }
 
-#[derive(Debug, Subcommand)]
-enum PluginsCommand {
-    /// List the plugins a scan would use, with version, patterns and load errors.
-    List(PluginArgs),
-}
-
 #[derive(Debug, Args)]
 struct ScanArgs {
     /// What to scan, in skopeo's syntax.
@@ -208,7 +206,7 @@ struct ScanArgs {
 }
 
 #[derive(Debug, Args)]
-struct PluginArgs {
+pub(crate) struct PluginArgs {
     /// Directory of extra analyzer plugins (*.wasm); a plugin named like a built-in replaces it.
     /// Default: $XDG_DATA_HOME/ecr-engine/plugins (~/.local/share/ecr-engine/plugins).
     #[arg(long, env = "ECR_ENGINE_PLUGINS_DIR")]
@@ -219,38 +217,93 @@ struct PluginArgs {
     /// Where compiled plugins are cached. Default: $XDG_CACHE_HOME/ecr-engine (~/.cache/ecr-engine).
     #[arg(long, env = "ECR_ENGINE_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
-    /// Memory one plugin may use while analyzing one image, e.g. 256M.
-    #[arg(long, value_parser = parse_size, default_value = "256M")]
-    plugin_memory: u64,
-    /// CPU time one plugin may use while analyzing one image, in seconds.
-    #[arg(long, default_value_t = 10.0)]
-    plugin_timeout: f64,
+    /// Per-plugin limits (memory, cpu-time, max-file-size), TOML. Default: plugins.toml in the
+    /// plugins directory, if present.
+    #[arg(long, env = "ECR_ENGINE_PLUGINS_CONFIG")]
+    plugins_config: Option<PathBuf>,
+    /// Memory each plugin may use while analyzing one image, e.g. 256M (default 256M, or the
+    /// config's [defaults]); a [plugins.NAME] section in the config beats it.
+    #[arg(long, value_parser = parse_size)]
+    plugin_memory: Option<u64>,
+    /// CPU time each plugin may use while analyzing one image, in seconds (default 10, or the
+    /// config's [defaults]); a [plugins.NAME] section in the config beats it.
+    #[arg(long)]
+    plugin_timeout: Option<f64>,
 }
 
 impl PluginArgs {
-    fn options(&self) -> Result<PluginOptions> {
-        if !(self.plugin_timeout > 0.0 && self.plugin_timeout.is_finite()) {
-            bail!("--plugin-timeout must be a positive number of seconds");
+    /// The plugins directory a scan reads.
+    fn plugins_dir(&self) -> PathBuf {
+        self.plugins_dir.clone().unwrap_or_else(plugin::default_plugins_dir)
+    }
+
+    /// Where plugins come from and their limits: built-in defaults (files up to
+    /// `max_file_bytes`, the scan's own ceiling), then the config's [defaults], then the
+    /// command line, then the config's per-plugin sections.
+    fn options(&self, max_file_bytes: u64) -> Result<(PluginOptions, PluginsConfig)> {
+        let plugins_dir = self.plugins_dir();
+        let config = match &self.plugins_config {
+            Some(path) => PluginsConfig::load(path, true)?,
+            None => PluginsConfig::load(&plugins_dir.join(plugins_config::FILE_NAME), false)?,
+        };
+        let mut limits = config.defaults().apply(&Limits { max_file_bytes, ..Limits::default() });
+        if let Some(memory) = self.plugin_memory {
+            limits.memory_bytes = memory;
+        }
+        if let Some(seconds) = self.plugin_timeout {
+            if !(seconds > 0.0 && seconds.is_finite()) {
+                bail!("--plugin-timeout must be a positive number of seconds");
+            }
+            limits.cpu_time = Duration::from_secs_f64(seconds);
         }
         let cache_dir = match &self.cache_dir {
             Some(dir) => dir.clone(),
             None => dirs::cache_dir().context("no cache directory for this user; pass --cache-dir")?.join("ecr-engine"),
         };
-        Ok(PluginOptions {
-            plugins_dir: self.plugins_dir.clone(),
+        let options = PluginOptions {
+            plugins_dir: Some(plugins_dir),
             builtin: !self.no_builtin_plugins,
+            files: Vec::new(),
             cache_dir,
-            limits: Limits {
-                memory_bytes: self.plugin_memory,
-                cpu_time: Duration::from_secs_f64(self.plugin_timeout),
-                ..Limits::default()
-            },
-        })
+            plugin_limits: config.plugin_limits(&limits),
+            limits,
+        };
+        Ok((options, config))
+    }
+
+    /// Loads one component file alone (no built-ins, nothing from the plugins directory), with
+    /// the limits the config gives it.
+    fn load_only(&self, file: &Path, max_file_bytes: u64) -> Result<PluginHost> {
+        let (mut options, _) = self.options(max_file_bytes)?;
+        let nothing = tempfile::tempdir().context("cannot create a temporary directory")?;
+        options.plugins_dir = Some(nothing.path().to_owned());
+        options.builtin = false;
+        options.files = vec![file.to_owned()];
+        PluginHost::load(&options)
+    }
+
+    /// Loads the plugins; warns about config sections that name no loaded plugin (a typo there
+    /// would otherwise silently leave the real plugin on the default limits).
+    fn load(&self, max_file_bytes: u64) -> Result<PluginHost> {
+        let (options, config) = self.options(max_file_bytes)?;
+        let host = PluginHost::load(&options)?;
+        for name in config.plugin_names() {
+            let known =
+                host.plugins().iter().any(|p| p.name == name) || host.load_errors().iter().any(|e| e.name == name);
+            if !known {
+                let path = config.path.as_deref().unwrap_or(Path::new(plugins_config::FILE_NAME));
+                eprintln!(
+                    "warning: {} has limits for plugin {name:?}, but no plugin of that name is loaded",
+                    path.display()
+                );
+            }
+        }
+        Ok(host)
     }
 }
 
 /// `512M`, `32G`, `1024`: sizes in bytes with an optional binary unit.
-fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
@@ -299,11 +352,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => run_scan(args),
         Command::Db { command } => run_db(command),
-        Command::Plugins { command: PluginsCommand::List(args) } => {
-            let host = PluginHost::load(&args.options()?)?;
-            print!("{}", plugin::describe_plugins(&host));
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Plugins { command } => plugins::run(command),
         Command::Rescan { repository, include_dev_deps, format, db } => {
             let store = existing_store(&db)?;
             let results =
@@ -373,7 +422,7 @@ fn run_cache(command: CacheCommand) -> Result<ExitCode> {
 }
 
 fn run_scan(args: ScanArgs) -> Result<ExitCode> {
-    let host = PluginHost::load(&args.plugins.options()?)?;
+    let host = args.plugins.load(args.max_file_size)?;
     let options = ScanOptions {
         platform: args.platform.as_deref().map(Platform::parse).transpose()?,
         limits: LayerLimits { max_layer_bytes: args.max_layer_size, max_file_bytes: args.max_file_size },

@@ -76,7 +76,9 @@ pub struct FileError {
     pub message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialized as `{"package": {...}}`, `{"distro": {...}}`, ... (`plugins test` prints them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Finding {
     Package(Package),
     Distro(Distro),

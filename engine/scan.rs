@@ -62,6 +62,17 @@ pub fn scan(target_text: &str, host: &PluginHost, options: &ScanOptions) -> Resu
     Scanner::new(host, None).scan(target_text, options)
 }
 
+/// [`scan`], plus (when `keep_runs`) the analyzers' runs on the final view exactly as they
+/// returned them, before they are shaped into the report: what `plugins test` prints.
+pub fn scan_keeping_runs(
+    target_text: &str,
+    host: &PluginHost,
+    options: &ScanOptions,
+    keep_runs: bool,
+) -> Result<(Report, Vec<PluginRun>)> {
+    Scanner::new(host, None).scan_keeping_runs(target_text, options, keep_runs)
+}
+
 /// A reusable scan context: the analyzers and the layer cache. `scan` can be called from several
 /// threads at once (many images in one run); a layer that several scans want at the same time
 /// is read by one of them while the others wait for its result, and with a cache, a layer read
@@ -90,11 +101,22 @@ impl<'a> Scanner<'a> {
     }
 
     pub fn scan(&self, target_text: &str, options: &ScanOptions) -> Result<Report> {
+        self.scan_keeping_runs(target_text, options, false).map(|(report, _)| report)
+    }
+
+    /// [`Scanner::scan`], plus (when `keep_runs`) the analyzers' raw runs on the final view.
+    pub fn scan_keeping_runs(
+        &self,
+        target_text: &str,
+        options: &ScanOptions,
+        keep_runs: bool,
+    ) -> Result<(Report, Vec<PluginRun>)> {
+        let kept = |analysis: &Analysis| if keep_runs { analysis.runs.clone() } else { Vec::new() };
         let started = Instant::now();
         let target = Target::parse(target_text)?;
         let patterns = self.host.patterns();
         let selector = Selector::new(&patterns).context("plugin path patterns")?;
-        let mut report = match &target {
+        let (mut report, runs) = match &target {
             Target::RootFs { path } => {
                 let found = rootfs::collect(path, &selector, &options.limits)?;
                 let info = ImageInfo {
@@ -103,10 +125,11 @@ impl<'a> Scanner<'a> {
                     architecture: Platform::new("linux", std::env::consts::ARCH, None).architecture,
                 };
                 let analysis = analyze_files(self.host, &info, &found.files);
+                let runs = kept(&analysis);
                 let mut report = Report::new(target_text);
                 report.add_warnings(found.warnings);
                 report.add_analysis(analysis, None);
-                report
+                (report, runs)
             }
             _ => {
                 let image = image::resolve(&target, options.platform.as_ref())?;
@@ -115,11 +138,11 @@ impl<'a> Scanner<'a> {
                     options.limits.max_file_bytes,
                     options.limits.max_layer_bytes,
                 );
-                self.scan_image(target_text, &image, &selector, &selection, options)
+                self.scan_image(target_text, &image, &selector, &selection, options, kept)
             }
         };
         report.stats.duration_ms = started.elapsed().as_millis() as u64;
-        Ok(report)
+        Ok((report, runs))
     }
 
     fn scan_image(
@@ -129,7 +152,8 @@ impl<'a> Scanner<'a> {
         selector: &Selector,
         selection: &str,
         options: &ScanOptions,
-    ) -> Report {
+        kept: impl Fn(&Analysis) -> Vec<PluginRun>,
+    ) -> (Report, Vec<PluginRun>) {
         let mut report = Report::new(target_text);
         report.set_image(image);
         let fetched: Vec<Fetched> = image
@@ -172,8 +196,9 @@ impl<'a> Scanner<'a> {
         };
         let digests: Vec<String> = image.layers.iter().map(|l| l.digest.to_string()).collect();
         let analysis = analyze_layers(self.host, &info, &layers, &digests, selector);
+        let runs = kept(&analysis);
         report.add_analysis(analysis, Some(&image.config));
-        report
+        (report, runs)
     }
 
     /// One layer: from the cache, from a concurrent scan reading it, or read here. Only a read

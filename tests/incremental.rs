@@ -490,8 +490,10 @@ fn one_scanner_in_many_threads_reads_each_layer_once() {
     let host = PluginHost::load(&PluginOptions {
         plugins_dir: Some(dir.path().join("no-plugins")),
         builtin: true,
+        files: Vec::new(),
         cache_dir: cli::cache_dir(),
         limits: Limits::default(),
+        plugin_limits: Default::default(),
     })
     .unwrap();
     let cache = CountingCache {

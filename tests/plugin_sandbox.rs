@@ -3,7 +3,7 @@
 //! survive all of them in the same run, and a plugin can observe no file, environment, clock or
 //! network.
 
-use ecr_engine::model::{Finding, ImageFile, ImageInfo};
+use ecr_engine::model::{Finding, ImageFile, ImageInfo, Severity};
 use ecr_engine::plugin::{Limits, PluginHost, PluginOptions, PluginRun, PluginSource, RunStatus, describe_plugins};
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
@@ -14,8 +14,12 @@ use tempfile::TempDir;
 
 include!(concat!(env!("OUT_DIR"), "/test_guests.rs"));
 
-const LIMITS: Limits =
-    Limits { memory_bytes: 64 * 1024 * 1024, cpu_time: Duration::from_secs(2), max_result_bytes: 1024 * 1024 };
+const LIMITS: Limits = Limits {
+    memory_bytes: 64 * 1024 * 1024,
+    cpu_time: Duration::from_secs(2),
+    max_result_bytes: 1024 * 1024,
+    max_file_bytes: 1024 * 1024,
+};
 
 fn guest_path(name: &str) -> &'static str {
     TEST_GUESTS
@@ -42,8 +46,10 @@ fn load_with(plugins: &Path, cache: &Path, limits: Limits) -> PluginHost {
     PluginHost::load(&PluginOptions {
         plugins_dir: Some(plugins.to_owned()),
         builtin: false,
+        files: Vec::new(),
         cache_dir: cache.to_owned(),
         limits,
+        plugin_limits: BTreeMap::new(),
     })
     .unwrap()
 }
@@ -162,8 +168,8 @@ fn every_failure_mode_gets_its_status_and_the_good_plugin_is_intact() {
     assert_eq!(future.status, RunStatus::Incompatible);
     assert_eq!(future.status.as_str(), "incompatible");
     let message = error_of(future);
-    assert!(message.contains("built for contract 0.2.0"), "{message}");
-    assert!(message.contains("this host speaks 0.1.x"), "{message}");
+    assert!(message.contains("built for contract 2.0.0"), "{message}");
+    assert!(message.contains("this host speaks 1.x (up to 1.1.x)"), "{message}");
     assert!(message.contains("rebuild the plugin against wit/"), "{message}");
 
     let garbage = run_named(&runs, "garbage");
@@ -211,17 +217,137 @@ fn echo_gets_only_the_files_matching_its_own_patterns() {
 fn findings_beyond_the_result_limit_are_refused() {
     let plugins = plugins_dir(&["echo"]);
     let cache = tempfile::tempdir().unwrap();
-    // Echo returns 5 findings (64 bytes of allowance each, plus their text): over 300 bytes.
+    // Echo returns 5 findings: far over 300 bytes. Lifting them stops at the cap, before the
+    // host holds them all (wasmtime's hostcall fuel, set to the result cap).
     let host = load_with(plugins.path(), cache.path(), Limits { max_result_bytes: 300, ..LIMITS });
     let runs = host.analyze(&image_info("{}"), &image_files());
     let echo = run_named(&runs, "echo");
     assert_eq!(echo.status, RunStatus::OutOfMemory);
-    assert!(error_of(echo).contains("of findings, more than the limit of 300 bytes"), "{}", error_of(echo));
+    assert_eq!(error_of(echo), "returned more data than the limit of 300 bytes a plugin may return from one call");
     assert!(echo.findings.is_empty());
 
     let host = load_with(plugins.path(), cache.path(), Limits { max_result_bytes: 4096, ..LIMITS });
     let runs = host.analyze(&image_info("{}"), &image_files());
     assert_eq!(echo_packages(run_named(&runs, "echo")), expected_echo_packages());
+}
+
+#[test]
+fn a_plugin_built_for_the_previous_minor_contract_still_runs() {
+    let plugins = plugins_dir(&["legacy", "echo"]);
+    let cache = tempfile::tempdir().unwrap();
+    let host = load(plugins.path(), cache.path());
+    assert!(host.load_errors().is_empty(), "{:?}", host.load_errors());
+    let contracts: Vec<(&str, &str)> =
+        host.plugins().iter().map(|p| (p.name.as_str(), p.contract_version.as_str())).collect();
+    assert_eq!(contracts, [("echo", "1.1.0"), ("legacy", "1.0.0")]);
+
+    let runs = host.analyze(&image_info("{}"), &image_files());
+    let legacy = run_named(&runs, "legacy");
+    assert_eq!((legacy.status, legacy.version.as_str()), (RunStatus::Ok, "1.0.0"), "{legacy:#?}");
+    // Every finding type came through the 1.0 bindings and was converted.
+    let mut packages: Vec<(&str, &str, &str, &[String])> = Vec::new();
+    let mut issues = Vec::new();
+    let mut distros = Vec::new();
+    for finding in &legacy.findings {
+        match finding {
+            Finding::Package(p) => {
+                packages.push((p.name.as_str(), p.version.as_str(), p.properties["layer"].as_str(), &p.licenses))
+            }
+            Finding::Issue(i) => issues.push((i.id.as_str(), i.severity, i.path.as_deref(), i.history_index)),
+            Finding::Distro(d) => distros.push((d.id.as_str(), d.version_id.as_str())),
+            Finding::FileError(e) => panic!("unexpected file error {e:?}"),
+        }
+    }
+    packages.sort();
+    let mit = ["MIT".to_string()];
+    assert_eq!(
+        packages,
+        [
+            ("echo.txt", "4", "sha256:layer1", &mit[..]),
+            ("etc/os-release", "10", "sha256:layer1", &mit[..]),
+            ("srv/app/echo.txt", "5", "sha256:layer1", &mit[..]),
+        ]
+    );
+    assert_eq!(issues, [("LEGACY-001", Severity::High, Some("etc/os-release"), Some(7))]);
+    assert_eq!(distros, [("linux", "amd64")]);
+    // The current-contract plugin in the same run is unaffected.
+    assert_eq!(echo_packages(run_named(&runs, "echo")), expected_echo_packages());
+}
+
+#[test]
+fn per_plugin_limits_apply_to_that_plugin_only() {
+    let plugins = plugins_dir(&["echo", "legacy", "spin"]);
+    let cache = tempfile::tempdir().unwrap();
+    let small_files = Limits { max_file_bytes: 4, ..LIMITS };
+    let host = PluginHost::load(&PluginOptions {
+        plugins_dir: Some(plugins.path().to_owned()),
+        builtin: false,
+        files: Vec::new(),
+        cache_dir: cache.path().to_owned(),
+        limits: LIMITS,
+        plugin_limits: BTreeMap::from([
+            ("echo".to_string(), small_files.clone()),
+            ("legacy".to_string(), small_files),
+            ("spin".to_string(), Limits { cpu_time: Duration::from_millis(300), ..LIMITS }),
+        ]),
+    })
+    .unwrap();
+    let listing = describe_plugins(&host);
+    assert!(listing.contains("limits: memory 64.0 MiB, CPU time 2.0 s, files up to 4 bytes"), "{listing}");
+    assert!(listing.contains("limits: memory 64.0 MiB, CPU time 0.3 s, files up to 1.0 MiB"), "{listing}");
+
+    let runs = host.analyze(&image_info("{}"), &image_files());
+    // Echo (contract 1.1) gets bigger files cut to 4 bytes, and their real size.
+    let echo = run_named(&runs, "echo");
+    let mut seen: Vec<(String, String, String)> = echo
+        .findings
+        .iter()
+        .filter_map(|finding| match finding {
+            Finding::Package(p) => Some((p.name.clone(), p.version.clone(), p.properties["size"].clone())),
+            _ => None,
+        })
+        .collect();
+    seen.sort();
+    let row = |path: &str, given: &str, size: &str| (path.to_string(), given.to_string(), size.to_string());
+    assert_eq!(
+        seen,
+        [
+            row("echo.txt", "4", "4"),
+            row("etc/os-release", "4", "10"),
+            row("srv/app/echo.txt", "4", "5"),
+            row("usr/lib/echo/a.conf", "1", "1")
+        ]
+    );
+    assert_eq!(
+        echo.warnings,
+        [
+            "etc/os-release (10 bytes) was given to the plugin cut to its max file size of 4 bytes",
+            "srv/app/echo.txt (5 bytes) was given to the plugin cut to its max file size of 4 bytes",
+        ]
+    );
+    // Legacy (contract 1.0) cannot be told a file was cut, so it does not get those files.
+    let legacy = run_named(&runs, "legacy");
+    let names: Vec<&str> = legacy
+        .findings
+        .iter()
+        .filter_map(|finding| match finding {
+            Finding::Package(p) => Some(p.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, ["echo.txt"]);
+    assert_eq!(
+        legacy.warnings,
+        [
+            "etc/os-release (10 bytes) was not given to the plugin: larger than its max file size of 4 bytes",
+            "srv/app/echo.txt (5 bytes) was not given to the plugin: larger than its max file size of 4 bytes",
+        ]
+    );
+    // Spin has its own CPU time.
+    let spin = run_named(&runs, "spin");
+    assert_eq!(spin.status, RunStatus::TimedOut);
+    assert!(error_of(spin).contains("exceeded the CPU time limit of 0.3 s"), "{}", error_of(spin));
+    assert!((300..5000).contains(&spin.duration_ms), "spin ran {} ms", spin.duration_ms);
 }
 
 /// Reads one snoop probe's description by id.
@@ -312,7 +438,7 @@ fn descriptors_say_what_was_loaded_and_duplicates_are_refused() {
     assert_eq!(echo.name, "echo");
     assert_eq!(echo.version, "2.3.4");
     assert_eq!(echo.description, "returns one package per file it receives");
-    assert_eq!(echo.contract_version, "0.1.0");
+    assert_eq!(echo.contract_version, "1.1.0");
     assert_eq!(echo.source, PluginSource::Path(plugins.path().join("echo.wasm")));
     let wasm = std::fs::read(guest_path("echo")).unwrap();
     assert_eq!(echo.sha256, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&wasm)));
@@ -324,7 +450,7 @@ fn descriptors_say_what_was_loaded_and_duplicates_are_refused() {
     assert!(duplicate.error.contains("already loaded from"), "{}", duplicate.error);
 
     let listing = describe_plugins(&host);
-    assert!(listing.starts_with("echo 2.3.4 (contract 0.1.0, "), "{listing}");
+    assert!(listing.starts_with("echo 2.3.4 (contract 1.1.0, "), "{listing}");
     assert!(listing.contains("patterns: etc/os-release, usr/lib/echo/*.conf, **/echo.txt"), "{listing}");
     assert!(listing.contains("zz-echo-copy.wasm): load-error: another plugin named"), "{listing}");
 }
@@ -360,8 +486,10 @@ fn builtin_plugins_are_embedded_and_load_cleanly() {
     let host = PluginHost::load(&PluginOptions {
         plugins_dir: Some(cache.path().join("no-plugins-here")),
         builtin: true,
+        files: Vec::new(),
         cache_dir: cache.path().to_owned(),
         limits: LIMITS,
+        plugin_limits: BTreeMap::new(),
     })
     .unwrap();
     assert!(host.load_errors().is_empty(), "{:#?}", host.load_errors());
@@ -369,7 +497,7 @@ fn builtin_plugins_are_embedded_and_load_cleanly() {
     assert!(host.plugins().iter().any(|plugin| plugin.name == "dpkg"), "{:#?}", host.plugins());
     for plugin in host.plugins() {
         assert_eq!(plugin.source, PluginSource::Builtin);
-        assert_eq!(plugin.contract_version, "0.1.0");
+        assert_eq!(plugin.contract_version, "1.1.0");
         assert!(!plugin.patterns.is_empty(), "{plugin:#?}");
     }
     // An image with nothing to analyze is no reason to fail.

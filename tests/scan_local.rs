@@ -308,7 +308,7 @@ fn broken_plugins_do_not_take_the_scan_down() {
         ("spin", "timeout", ""),
         ("hog", "out-of-memory", "memory limit"),
         ("fail", "error", "returned an error"),
-        ("future", "incompatible", "0.2.0"),
+        ("future", "incompatible", "built for contract 2.0.0, this host speaks 1.x"),
     ] {
         let plugin = result.plugin(name);
         assert_eq!(plugin["status"], status, "{name}: {plugin}");

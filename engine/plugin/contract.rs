@@ -1,24 +1,180 @@
-//! The plugin contract as the host sees it: bindings generated from `wit/`, the version check
-//! done before instantiating, and the conversion of what a plugin returns into model types.
+//! The plugin contract as the host sees it: bindings generated from `wit/` for every contract
+//! version this host runs, the version check done before instantiating, and the conversion of
+//! what a plugin returns into model types.
+//!
+//! The current version's bindings are the host's working types; a plugin built for an older
+//! 1.x minor version runs through that version's own bindings, and its results are converted
+//! to the current types ([`PluginPre`]), so a contract can grow without breaking plugins.
 
+use super::sandbox::Sandbox;
 use crate::model;
 use std::collections::BTreeMap;
 use std::fmt;
-use wasmtime::Engine;
-use wasmtime::component::Component;
+use wasmtime::component::{Component, InstancePre};
+use wasmtime::{Engine, Store};
 
-wasmtime::component::bindgen!({
-    world: "plugin",
-    path: "wit",
-    // `analyze` parameters borrow the host's file contents instead of copying them: they are
-    // written straight into the guest's memory.
-    ownership: Borrowing { duplicate_if_necessary: true },
-});
+/// Contract 1.1.0 (`wit/plugin.wit`), the current one.
+mod v1_1 {
+    wasmtime::component::bindgen!({
+        world: "plugin",
+        path: "wit",
+        // `analyze` parameters borrow the host's file contents instead of copying them: they
+        // are written straight into the guest's memory.
+        ownership: Borrowing { duplicate_if_necessary: true },
+    });
+}
 
-pub(super) use self::ecr_engine::plugin::types::{File, Finding, ImageInfo, Package, Severity};
+/// Contract 1.0.0 (`wit/1.0.0/plugin.wit`, frozen): 1.1 without `file.size`.
+mod v1_0 {
+    wasmtime::component::bindgen!({
+        world: "plugin",
+        path: "wit/1.0.0",
+        ownership: Borrowing { duplicate_if_necessary: true },
+    });
+}
+
+pub(super) use current::{Finding, PluginInfo};
+use current::{Package, Severity};
+use v1_1::ecr_engine::plugin::types as current;
 
 /// The contract version this host was built against (the package version in `wit/`).
-pub(super) const HOST_CONTRACT: Version = Version { major: 0, minor: 1, patch: 0 };
+pub(super) const HOST_CONTRACT: Version = Version { major: 1, minor: 1, patch: 0 };
+
+/// One file handed to a plugin, borrowed from the host's view of the image.
+pub(super) struct FileView<'a> {
+    pub path: &'a str,
+    pub mode: u32,
+    pub layer: &'a str,
+    /// The file's size in the image; `content` may be shorter (cut at the plugin's limit).
+    pub size: u64,
+    pub content: &'a [u8],
+}
+
+/// A compiled plugin with its imports resolved, bound through the bindings of the contract
+/// version it was built for.
+pub(super) enum PluginPre {
+    V1_0(v1_0::PluginPre<Sandbox>),
+    V1_1(v1_1::PluginPre<Sandbox>),
+}
+
+impl PluginPre {
+    /// `version` is what [`check_exports`] accepted, so its major version is this host's.
+    pub(super) fn new(version: Version, pre: InstancePre<Sandbox>) -> wasmtime::Result<PluginPre> {
+        Ok(match version.minor {
+            0 => PluginPre::V1_0(v1_0::PluginPre::new(pre)?),
+            _ => PluginPre::V1_1(v1_1::PluginPre::new(pre)?),
+        })
+    }
+
+    /// Whether the plugin can be told that a file's content was cut (1.1 and later).
+    pub(super) fn sees_file_sizes(&self) -> bool {
+        !matches!(self, PluginPre::V1_0(_))
+    }
+
+    pub(super) fn describe(&self, store: &mut Store<Sandbox>) -> wasmtime::Result<PluginInfo> {
+        match self {
+            PluginPre::V1_0(pre) => {
+                let info = pre.instantiate(&mut *store)?.ecr_engine_plugin_analyzer().call_describe(store)?;
+                Ok(PluginInfo {
+                    name: info.name,
+                    version: info.version,
+                    description: info.description,
+                    patterns: info.patterns,
+                })
+            }
+            PluginPre::V1_1(pre) => pre.instantiate(&mut *store)?.ecr_engine_plugin_analyzer().call_describe(store),
+        }
+    }
+
+    pub(super) fn analyze(
+        &self,
+        store: &mut Store<Sandbox>,
+        image: &model::ImageInfo,
+        files: &[FileView<'_>],
+    ) -> wasmtime::Result<Result<Vec<Finding>, String>> {
+        match self {
+            PluginPre::V1_0(pre) => {
+                use v1_0::ecr_engine::plugin::types as old;
+                let image = old::ImageInfo {
+                    config_json: &image.config_json,
+                    os: &image.os,
+                    architecture: &image.architecture,
+                };
+                let files: Vec<old::File<'_>> = files
+                    .iter()
+                    .map(|f| old::File { path: f.path, mode: f.mode, layer: f.layer, content: f.content })
+                    .collect();
+                let result =
+                    pre.instantiate(&mut *store)?.ecr_engine_plugin_analyzer().call_analyze(store, image, &files)?;
+                Ok(result.map(|findings| findings.into_iter().map(Finding::from).collect()))
+            }
+            PluginPre::V1_1(pre) => {
+                let image = current::ImageInfo {
+                    config_json: &image.config_json,
+                    os: &image.os,
+                    architecture: &image.architecture,
+                };
+                let files: Vec<current::File<'_>> = files
+                    .iter()
+                    .map(|f| current::File {
+                        path: f.path,
+                        mode: f.mode,
+                        layer: f.layer,
+                        size: f.size,
+                        content: f.content,
+                    })
+                    .collect();
+                pre.instantiate(&mut *store)?.ecr_engine_plugin_analyzer().call_analyze(store, image, &files)
+            }
+        }
+    }
+}
+
+/// `From<old::T> for current::T` for records whose fields did not change between versions.
+macro_rules! same_record {
+    ($from:path => $to:ident { $($field:ident),* $(,)? }) => {
+        impl From<$from> for current::$to {
+            fn from(value: $from) -> Self {
+                current::$to { $($field: value.$field.into()),* }
+            }
+        }
+    };
+}
+
+mod from_v1_0 {
+    use super::current;
+    use super::v1_0::ecr_engine::plugin::types as old;
+
+    same_record!(old::Package => Package {
+        name, version, ecosystem, source_name, source_version, arch, licenses, purl, path, installed_files, properties
+    });
+    same_record!(old::Distro => Distro { id, version_id, pretty_name, path });
+    same_record!(old::Issue => Issue { id, severity, title, description, remediation, path, history_index });
+    same_record!(old::FileError => FileError { path, message });
+
+    impl From<old::Severity> for current::Severity {
+        fn from(severity: old::Severity) -> Self {
+            match severity {
+                old::Severity::Unknown => current::Severity::Unknown,
+                old::Severity::Low => current::Severity::Low,
+                old::Severity::Medium => current::Severity::Medium,
+                old::Severity::High => current::Severity::High,
+                old::Severity::Critical => current::Severity::Critical,
+            }
+        }
+    }
+
+    impl From<old::Finding> for current::Finding {
+        fn from(finding: old::Finding) -> Self {
+            match finding {
+                old::Finding::Package(package) => current::Finding::Package(package.into()),
+                old::Finding::Distro(distro) => current::Finding::Distro(distro.into()),
+                old::Finding::Issue(issue) => current::Finding::Issue(issue.into()),
+                old::Finding::FileError(error) => current::Finding::FileError(error.into()),
+            }
+        }
+    }
+}
 
 /// Exported interface name of an analyzer, before the `@version`.
 const ANALYZER_INTERFACE: &str = "ecr-engine:plugin/analyzer";
@@ -46,7 +202,7 @@ impl Version {
     /// major version; below 1.0 the minor version is the breaking one (and below 0.1 the patch).
     /// From 1.0 on a minor version only adds, so a host keeps loading plugins built for older
     /// minors (but not newer ones, which may use what this host does not know).
-    fn can_run(self, plugin: Version) -> bool {
+    pub(super) fn can_run(self, plugin: Version) -> bool {
         match (self.major, self.minor) {
             _ if self.major != plugin.major => false,
             (0, 0) => plugin.minor == 0 && plugin.patch == self.patch,
@@ -55,7 +211,7 @@ impl Version {
         }
     }
 
-    /// The range of plugin versions this host accepts, for messages: "0.1.x", "1.x".
+    /// The range of plugin versions this host accepts, for messages: "0.1.x", "1.x (up to 1.1.x)".
     fn accepted(self) -> String {
         match (self.major, self.minor) {
             (0, 0) => self.to_string(),
@@ -131,41 +287,6 @@ fn analyzer_version(name: &str) -> Result<Version, String> {
             Err(format!("exports `{name}`, whose version is not MAJOR.MINOR.PATCH; this host speaks {host}; {rebuild}"))
         }
     }
-}
-
-/// Per-finding allowance in [`result_bytes`], so that many empty findings still count.
-const FINDING_OVERHEAD_BYTES: u64 = 64;
-
-/// Roughly how much a plugin's findings weigh: their text plus a fixed overhead per finding.
-pub(super) fn result_bytes(findings: &[Finding]) -> u64 {
-    fn opt(text: &Option<String>) -> usize {
-        text.as_ref().map_or(0, String::len)
-    }
-    fn all(texts: &[String]) -> usize {
-        texts.iter().map(String::len).sum()
-    }
-    let text: usize = findings
-        .iter()
-        .map(|finding| match finding {
-            Finding::Package(p) => {
-                p.name.len()
-                    + p.version.len()
-                    + p.ecosystem.len()
-                    + opt(&p.source_name)
-                    + opt(&p.source_version)
-                    + opt(&p.arch)
-                    + all(&p.licenses)
-                    + opt(&p.purl)
-                    + p.path.len()
-                    + all(&p.installed_files)
-                    + p.properties.iter().map(|(key, value)| key.len() + value.len()).sum::<usize>()
-            }
-            Finding::Distro(d) => d.id.len() + d.version_id.len() + opt(&d.pretty_name) + d.path.len(),
-            Finding::Issue(i) => i.id.len() + i.title.len() + i.description.len() + opt(&i.remediation) + opt(&i.path),
-            Finding::FileError(e) => e.path.len() + e.message.len(),
-        })
-        .sum();
-    text as u64 + findings.len() as u64 * FINDING_OVERHEAD_BYTES
 }
 
 /// Cuts a string a plugin returned to [`MAX_STRING_BYTES`].
@@ -295,25 +416,38 @@ mod tests {
     }
 
     #[test]
-    fn host_contract_matches_the_wit_package() {
+    fn host_contract_matches_the_wit_packages() {
         let wit = include_str!("../../wit/plugin.wit");
         assert!(
             wit.contains(&format!("package ecr-engine:plugin@{HOST_CONTRACT};")),
             "HOST_CONTRACT ({HOST_CONTRACT}) differs from the package version in wit/plugin.wit"
         );
+        // The previous minor's frozen copy exists and this host runs it.
+        let old = include_str!("../../wit/1.0.0/plugin.wit");
+        assert!(old.contains("package ecr-engine:plugin@1.0.0;"));
+        assert!(HOST_CONTRACT.can_run(v("1.0.0")));
     }
 
     #[test]
     fn export_names_decide_compatibility() {
-        let ok = check_export_names(&["wasi:cli/run@0.2.0", "ecr-engine:plugin/analyzer@0.1.3"]);
-        assert_eq!(ok, Ok(v("0.1.3")));
+        let ok = check_export_names(&["wasi:cli/run@0.2.0", "ecr-engine:plugin/analyzer@1.0.3"]);
+        assert_eq!(ok, Ok(v("1.0.3")));
+        assert_eq!(check_export_names(&["ecr-engine:plugin/analyzer@1.1.0"]), Ok(v("1.1.0")));
 
         let Err(ContractError::Incompatible(message)) = check_export_names(&["ecr-engine:plugin/analyzer@0.2.0"])
         else {
             panic!("0.2.0 must be incompatible");
         };
         assert!(message.contains("built for contract 0.2.0"), "{message}");
-        assert!(message.contains("this host speaks 0.1.x"), "{message}");
+        assert!(message.contains("this host speaks 1.x (up to 1.1.x)"), "{message}");
+        for refused in ["2.0.0", "1.2.0", "0.1.0"] {
+            let Err(ContractError::Incompatible(message)) =
+                check_export_names(&[&format!("ecr-engine:plugin/analyzer@{refused}")])
+            else {
+                panic!("{refused} must be incompatible");
+            };
+            assert!(message.contains(&format!("built for contract {refused}, this host speaks 1.x")), "{message}");
+        }
         assert!(message.contains("rebuild the plugin against wit/"), "{message}");
 
         assert!(matches!(check_export_names(&["ecr-engine:plugin/analyzer"]), Err(ContractError::Incompatible(_))));
@@ -323,11 +457,11 @@ mod tests {
         ));
 
         // Several versions exported: the one this host runs is chosen, wherever it is listed.
-        let both = check_export_names(&["ecr-engine:plugin/analyzer@0.2.0", "ecr-engine:plugin/analyzer@0.1.1"]);
-        assert_eq!(both, Ok(v("0.1.1")));
+        let both = check_export_names(&["ecr-engine:plugin/analyzer@2.0.0", "ecr-engine:plugin/analyzer@1.0.1"]);
+        assert_eq!(both, Ok(v("1.0.1")));
 
         let Err(ContractError::NotAnAnalyzer(message)) =
-            check_export_names(&["ecr-engine:plugin/analyzer-extra@0.1.0", "wasi:cli/run@0.2.0"])
+            check_export_names(&["ecr-engine:plugin/analyzer-extra@1.1.0", "wasi:cli/run@0.2.0"])
         else {
             panic!("a component without the analyzer export is not an analyzer");
         };

@@ -2,20 +2,23 @@
 //!
 //! [`PluginHost::load`] compiles (or loads from the artifact cache) the built-in analyzers
 //! embedded in this binary and every `*.wasm` in the plugins directory, checks the contract
-//! version each one was built for, and asks each for its [`PluginDescriptor`] (`describe`).
+//! version each one was built for (the current one, or an older 1.x minor run through that
+//! version's bindings, see [`contract`]), and asks each for its [`PluginDescriptor`]
+//! (`describe`). Limits can differ per plugin ([`config`], `plugins.toml`).
 //! [`PluginHost::analyze`] then runs all of them on one image, in parallel, each in a fresh
 //! sandbox: a new store and instance per call, no filesystem, network, environment or clock, a
 //! memory cap and a CPU deadline. A plugin that fails in any way becomes a [`PluginRun`] with the
 //! matching [`RunStatus`]; it never takes the scan down.
 
 mod cache;
+pub mod config;
 mod contract;
 mod sandbox;
 
 use crate::model::{Finding, ImageFile, ImageInfo};
 use anyhow::anyhow;
 use cache::ArtifactCache;
-use contract::{ContractError, PluginPre};
+use contract::{ContractError, FileView, PluginPre};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use rayon::prelude::*;
 use sandbox::{EpochTicker, Sandbox};
@@ -48,19 +51,38 @@ pub struct Limits {
     /// Time a call may run before it is stopped (measured as wall time while the plugin runs,
     /// with a granularity of 10 ms).
     pub cpu_time: Duration,
-    /// Cap on the findings one call may return (their text, roughly), so that one plugin cannot
-    /// flood the report and the store.
+    /// Cap on the data one call may return (the bytes of strings and lists copied out of the
+    /// guest, counted while they are lifted), so that one plugin cannot flood host memory, the
+    /// report and the store.
     pub max_result_bytes: u64,
+    /// Largest file handed to the plugin. A bigger one is cut to this size for plugins of
+    /// contract 1.1 and later (which see the real size in `file.size`), and left out for 1.0
+    /// plugins; either way the run carries a warning.
+    pub max_file_bytes: u64,
 }
 
 impl Default for Limits {
-    /// 256 MiB of memory, 10 s, 64 MiB of findings.
+    /// 256 MiB of memory, 10 s, 64 MiB of findings, files up to 128 MiB (the scan's own
+    /// default `--max-file-size`).
     fn default() -> Self {
         Limits {
             memory_bytes: 256 * 1024 * 1024,
             cpu_time: Duration::from_secs(10),
             max_result_bytes: 64 * 1024 * 1024,
+            max_file_bytes: 128 * 1024 * 1024,
         }
+    }
+}
+
+impl fmt::Display for Limits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "memory {}, CPU time {:.1} s, files up to {}",
+            human_size(self.memory_bytes),
+            self.cpu_time.as_secs_f64(),
+            human_size(self.max_file_bytes)
+        )
     }
 }
 
@@ -73,9 +95,14 @@ pub struct PluginOptions {
     /// Also load the analyzers built into this binary. A plugin in `plugins_dir` whose name
     /// (from `describe`) equals a built-in one replaces it.
     pub builtin: bool,
+    /// More component files to load, as if they were in the plugins directory.
+    pub files: Vec<PathBuf>,
     /// Compiled artifacts are kept in `cache_dir/compiled`.
     pub cache_dir: PathBuf,
+    /// The limits of every plugin not named in `plugin_limits`.
     pub limits: Limits,
+    /// Limits of particular plugins, by name (from the plugins config, see [`config`]).
+    pub plugin_limits: BTreeMap<String, Limits>,
 }
 
 /// The default plugins directory: `<data dir>/ecr-engine/plugins`, where the data dir is the
@@ -121,7 +148,7 @@ pub struct PluginDescriptor {
     pub patterns: Vec<String>,
     /// Hex SHA-256 of the component.
     pub sha256: String,
-    /// The contract version the plugin was built for, e.g. "0.1.0".
+    /// The contract version the plugin was built for, e.g. "1.1.0".
     pub contract_version: String,
     pub source: PluginSource,
     /// True when the native code came from the artifact cache instead of being compiled now.
@@ -149,7 +176,7 @@ pub enum RunStatus {
     Trapped,
     /// It exceeded the CPU deadline.
     TimedOut,
-    /// It tried to grow its memory beyond the limit, or returned more findings than
+    /// It tried to grow its memory beyond the limit, or returned more data than
     /// [`Limits::max_result_bytes`].
     OutOfMemory,
     /// It was built for a contract version this host cannot run.
@@ -185,7 +212,7 @@ impl Serialize for RunStatus {
 }
 
 /// The outcome of one plugin on one image.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PluginRun {
     pub name: String,
     /// "" for a plugin that failed to load.
@@ -194,6 +221,8 @@ pub struct PluginRun {
     /// What went wrong, for any status but `Ok`.
     pub error: Option<String>,
     pub duration_ms: u64,
+    /// What the host did not hand over (files beyond the plugin's max file size).
+    pub warnings: Vec<String>,
     /// Empty unless `status` is `Ok`.
     pub findings: Vec<Finding>,
 }
@@ -203,7 +232,6 @@ pub struct PluginHost {
     /// Drives the CPU deadline; its thread stops when the host is dropped.
     _ticker: EpochTicker,
     engine: Engine,
-    limits: Limits,
     /// Sorted by name; `runnable[i]` belongs to `plugins[i]`.
     plugins: Vec<PluginDescriptor>,
     runnable: Vec<Runnable>,
@@ -212,8 +240,9 @@ pub struct PluginHost {
 
 /// What `analyze` needs of a loaded plugin: imports resolved once, patterns compiled once.
 struct Runnable {
-    pre: PluginPre<Sandbox>,
+    pre: PluginPre,
     globs: GlobSet,
+    limits: Limits,
 }
 
 /// A component to load, before anything is known about it.
@@ -288,6 +317,7 @@ impl PluginHost {
                 error: format!("cannot list the plugins directory: {error}"),
             }),
         }
+        candidates.extend(opts.files.iter().cloned().map(Candidate::File));
 
         let results: Vec<(Candidate, Result<Loaded, LoadFailure>)> = candidates
             .into_par_iter()
@@ -311,8 +341,23 @@ impl PluginHost {
         }
         let by_name = resolve_names(loaded, &mut load_errors);
         load_errors.sort_by(|a, b| (&a.name, a.source.to_string()).cmp(&(&b.name, b.source.to_string())));
-        let (plugins, runnable) = by_name.into_values().unzip();
-        Ok(PluginHost { _ticker: ticker, engine, limits: opts.limits.clone(), plugins, runnable, load_errors })
+        let (plugins, mut runnable): (Vec<PluginDescriptor>, Vec<Runnable>) = by_name.into_values().unzip();
+        for (descriptor, runnable) in plugins.iter().zip(&mut runnable) {
+            if let Some(limits) = opts.plugin_limits.get(&descriptor.name) {
+                runnable.limits = limits.clone();
+            }
+        }
+        Ok(PluginHost { _ticker: ticker, engine, plugins, runnable, load_errors })
+    }
+
+    /// Keeps only the plugins, and the load errors, whose name `keep` accepts (e.g. to run one
+    /// plugin alone).
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        let plugins = std::mem::take(&mut self.plugins);
+        let runnable = std::mem::take(&mut self.runnable);
+        (self.plugins, self.runnable) =
+            plugins.into_iter().zip(runnable).filter(|(plugin, _)| keep(&plugin.name)).unzip();
+        self.load_errors.retain(|error| keep(&error.name));
     }
 
     /// The loaded plugins, sorted by name.
@@ -345,6 +390,7 @@ impl PluginHost {
             status: error.status,
             error: Some(error.error.clone()),
             duration_ms: 0,
+            warnings: Vec::new(),
             findings: Vec::new(),
         }));
         runs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -375,37 +421,36 @@ impl PluginHost {
         files: &[ImageFile],
     ) -> PluginRun {
         let started = Instant::now();
+        let limits = &runnable.limits;
+        let mut warnings = Vec::new();
         // Borrowed views: file contents are copied once, straight into the guest's memory.
-        let selected: Vec<contract::File<'_>> = files
-            .iter()
-            .filter(|file| runnable.globs.is_match(&file.path))
-            .map(|file| contract::File {
-                path: &file.path,
-                mode: file.mode,
-                layer: &file.layer,
-                content: &file.content,
-            })
-            .collect();
-        let image =
-            contract::ImageInfo { config_json: &image.config_json, os: &image.os, architecture: &image.architecture };
-        let mut store = sandbox::new_store(&self.engine, &self.limits);
-        let result = runnable
-            .pre
-            .instantiate(&mut store)
-            .and_then(|plugin| plugin.ecr_engine_plugin_analyzer().call_analyze(&mut store, image, &selected));
-        let (status, error, findings) = match sandbox::classify(&store, &self.limits, result) {
-            Ok(Ok(findings)) => match contract::result_bytes(&findings) {
-                size if size > self.limits.max_result_bytes => (
-                    RunStatus::OutOfMemory,
-                    Some(format!(
-                        "returned {} of findings, more than the limit of {}",
-                        human_size(size),
-                        human_size(self.limits.max_result_bytes)
-                    )),
-                    Vec::new(),
-                ),
-                _ => (RunStatus::Ok, None, findings.into_iter().map(Finding::from).collect()),
-            },
+        let mut selected: Vec<FileView<'_>> = Vec::new();
+        for file in files.iter().filter(|file| runnable.globs.is_match(&file.path)) {
+            let size = file.content.len() as u64;
+            let mut content = file.content.as_slice();
+            if size > limits.max_file_bytes {
+                let limit = human_size(limits.max_file_bytes);
+                if !runnable.pre.sees_file_sizes() {
+                    warnings.push(format!(
+                        "{} ({}) was not given to the plugin: larger than its max file size of {limit}",
+                        file.path,
+                        human_size(size)
+                    ));
+                    continue;
+                }
+                warnings.push(format!(
+                    "{} ({}) was given to the plugin cut to its max file size of {limit}",
+                    file.path,
+                    human_size(size)
+                ));
+                content = &content[..usize::try_from(limits.max_file_bytes).unwrap_or(usize::MAX)];
+            }
+            selected.push(FileView { path: &file.path, mode: file.mode, layer: &file.layer, size, content });
+        }
+        let mut store = sandbox::new_store(&self.engine, limits);
+        let result = runnable.pre.analyze(&mut store, image, &selected);
+        let (status, error, findings) = match sandbox::classify(&store, limits, result) {
+            Ok(Ok(findings)) => (RunStatus::Ok, None, findings.into_iter().map(Finding::from).collect()),
             Ok(Err(message)) => {
                 (RunStatus::Failed, Some(format!("returned an error: {}", contract::bounded(message))), Vec::new())
             }
@@ -417,6 +462,7 @@ impl PluginHost {
             status,
             error,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            warnings,
             findings,
         }
     }
@@ -450,10 +496,11 @@ fn resolve_names<T>(
     by_name
 }
 
-/// A size for messages: "300 bytes", "1.5 KiB", "64.0 MiB".
+/// A size for messages: "300 bytes", "1.5 KiB", "64.0 MiB", "4.0 GiB".
 fn human_size(bytes: u64) -> String {
     const KIB: f64 = 1024.0;
     match bytes as f64 {
+        size if size >= KIB * KIB * KIB => format!("{:.1} GiB", size / (KIB * KIB * KIB)),
         size if size >= KIB * KIB => format!("{:.1} MiB", size / (KIB * KIB)),
         size if size >= KIB => format!("{:.1} KiB", size / KIB),
         _ => format!("{bytes} bytes"),
@@ -466,11 +513,11 @@ pub fn describe_plugins(host: &PluginHost) -> String {
     if host.plugins.is_empty() {
         text.push_str("no plugins loaded\n");
     }
-    for plugin in &host.plugins {
+    for (plugin, runnable) in host.plugins.iter().zip(&host.runnable) {
         let cache = if plugin.compiled_from_cache { "cached" } else { "compiled" };
         let _ = writeln!(
             text,
-            "{} {} (contract {}, {}, {cache}, sha256:{})\n  {}\n  patterns: {}",
+            "{} {} (contract {}, {}, {cache}, sha256:{})\n  {}\n  patterns: {}\n  limits: {}",
             plugin.name,
             plugin.version,
             plugin.contract_version,
@@ -478,6 +525,7 @@ pub fn describe_plugins(host: &PluginHost) -> String {
             plugin.sha256,
             plugin.description,
             if plugin.patterns.is_empty() { "(none)".to_owned() } else { plugin.patterns.join(", ") },
+            runnable.limits,
         );
     }
     for error in &host.load_errors {
@@ -510,11 +558,11 @@ fn load_one(
     let pre = linker
         .instantiate_pre(&component)
         .map_err(|error| failed(format!("cannot be linked in the sandbox: {error}")))?;
-    let pre = PluginPre::new(pre).map_err(|error| failed(format!("does not match the analyzer interface: {error}")))?;
+    let pre = PluginPre::new(contract_version, pre)
+        .map_err(|error| failed(format!("does not match the analyzer interface {contract_version}: {error}")))?;
 
     let mut store = sandbox::new_store(engine, limits);
-    let result =
-        pre.instantiate(&mut store).and_then(|plugin| plugin.ecr_engine_plugin_analyzer().call_describe(&mut store));
+    let result = pre.describe(&mut store);
     let info = sandbox::classify(&store, limits, result)
         .map_err(|(_, message)| failed(format!("describe() failed: {message}")))?;
 
@@ -545,7 +593,7 @@ fn load_one(
         source: candidate.source(),
         compiled_from_cache,
     };
-    Ok((descriptor, Runnable { pre, globs }))
+    Ok((descriptor, Runnable { pre, globs, limits: limits.clone() }))
 }
 
 /// Patterns are relative to the image root, and `*` must not cross a '/'.
@@ -610,7 +658,7 @@ mod tests {
             description: String::new(),
             patterns: Vec::new(),
             sha256: String::new(),
-            contract_version: "0.1.0".into(),
+            contract_version: "1.1.0".into(),
             source,
             compiled_from_cache: false,
         }
@@ -654,6 +702,7 @@ mod tests {
         assert_eq!(human_size(300), "300 bytes");
         assert_eq!(human_size(1536), "1.5 KiB");
         assert_eq!(human_size(64 * 1024 * 1024), "64.0 MiB");
+        assert_eq!(human_size(4 << 30), "4.0 GiB");
     }
 
     #[test]

@@ -22,6 +22,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 /// is stopped within one tick of its limit.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// How wasmtime's error for an exhausted hostcall fuel starts (its type is private, so it is
+/// recognized by its text; tests/plugin_hostile_scan.rs fails if that text changes).
+const HOSTCALL_FUEL_EXHAUSTED: &str = "too much data is being copied between the host and the guest";
+
 /// How much of the guest's stdout/stderr is kept (the end of it: a panic message comes last).
 const OUTPUT_TAIL_BYTES: usize = 4096;
 
@@ -89,6 +93,9 @@ pub(super) fn new_store(engine: &Engine, limits: &Limits) -> Store<Sandbox> {
     };
     let mut store = Store::new(engine, Sandbox { wasi, table: ResourceTable::new(), limiter, output });
     store.limiter(|sandbox| &mut sandbox.limiter);
+    // What the host allocates to lift a call's result is capped too, while it is lifted (a
+    // gigantic result must not be built in host memory first and measured after).
+    store.set_hostcall_fuel(usize::try_from(limits.max_result_bytes).unwrap_or(usize::MAX));
     store.set_epoch_deadline(deadline_ticks(limits.cpu_time));
     store.epoch_deadline_trap();
     store
@@ -119,6 +126,14 @@ pub(super) fn classify<T>(
                 "exceeded the memory limit of {} (tried to grow its memory to {})",
                 human_size(limits.memory_bytes),
                 human_size(desired as u64)
+            ),
+        )
+    } else if error.chain().any(|cause| cause.to_string().starts_with(HOSTCALL_FUEL_EXHAUSTED)) {
+        (
+            RunStatus::OutOfMemory,
+            format!(
+                "returned more data than the limit of {} a plugin may return from one call",
+                human_size(limits.max_result_bytes)
             ),
         )
     } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {

@@ -290,6 +290,7 @@ impl Report {
                     Finding::FileError(error) => file_errors.push(format!("{}: {}", error.path, error.message)),
                 }
             }
+            self.warnings.extend(run.warnings.iter().map(|warning| format!("plugin {}: {warning}", run.name)));
             let mut status = run.status.as_str();
             let mut error = run.error;
             if run.status != RunStatus::Ok {

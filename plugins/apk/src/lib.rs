@@ -25,7 +25,7 @@
 pub mod installed;
 pub mod license;
 
-use ecr_plugin_kit::{Distro, File, FileError, Finding, Guest, ImageInfo, Package, PluginInfo, relative_path};
+use ecr_plugin_kit::{Analyzer, Distro, File, Findings, ImageInfo, Package, relative_path};
 use ecr_plugin_kit::{os, purl};
 
 /// The database paths, in order of preference when both hold the same bytes.
@@ -34,18 +34,9 @@ pub const DB_PATHS: &[&str] = &["lib/apk/db/installed", "usr/lib/apk/db/installe
 /// OS ids whose packages are apk packages of their own namespace.
 pub const APK_DISTROS: &[&str] = &["alpine", "wolfi", "chainguard", "postmarketos"];
 
-const S_IFMT: u32 = 0o170000;
-const S_IFREG: u32 = 0o100000;
-
 /// The host patterns: the databases and the files the kit reads for OS identity.
 pub fn patterns() -> Vec<String> {
     DB_PATHS.iter().chain(os::OS_RELEASE_PATTERNS).map(|s| s.to_string()).collect()
-}
-
-fn is_regular(mode: u32) -> bool {
-    // 0 = file type unknown (tar modes carry permission bits only): treat as regular.
-    let t = mode & S_IFMT;
-    t == 0 || t == S_IFREG
 }
 
 fn to_package(e: installed::Entry, path: &str, distro: Option<&Distro>) -> Package {
@@ -84,42 +75,37 @@ fn to_package(e: installed::Entry, path: &str, distro: Option<&Distro>) -> Packa
 ///
 /// When both paths hold the same bytes (one is a link to the other, which the host resolves),
 /// the database is read once, under the first path, so no package is reported twice.
-pub fn analyze_files(files: &[File]) -> Vec<Finding> {
+pub fn analyze_files(files: &[File]) -> Findings {
     let distro = os::detect(files);
-    let mut out = Vec::new();
-    if let Some(d) = &distro {
-        out.push(Finding::Distro(d.clone()));
-    }
+    let mut out = Findings::new();
+    out.distro(distro.as_ref());
     let mut read: Vec<&[u8]> = Vec::new();
     for want in DB_PATHS {
-        let Some(f) = files.iter().find(|f| relative_path(&f.path) == *want && is_regular(f.mode)) else { continue };
+        let Some(f) = files.iter().find(|f| relative_path(&f.path) == *want && f.is_regular()) else { continue };
         if read.contains(&f.content.as_slice()) {
             continue;
         }
         read.push(&f.content);
         let parsed = installed::parse(&f.content);
-        out.extend(parsed.entries.into_iter().map(|e| Finding::Package(to_package(e, want, distro.as_ref()))));
-        out.extend(
-            parsed.errors.into_iter().map(|message| Finding::FileError(FileError { path: want.to_string(), message })),
-        );
+        let packages = parsed.entries.into_iter().map(|e| to_package(e, want, distro.as_ref()));
+        out.from_file(want, packages, parsed.errors);
     }
     out
 }
 
 pub struct Apk;
 
-impl Guest for Apk {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "apk".to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            description: "Alpine (apk) packages from the apk installed database and the OS release".to_string(),
-            patterns: patterns(),
-        }
+impl Analyzer for Apk {
+    const NAME: &'static str = "apk";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = "Alpine (apk) packages from the apk installed database and the OS release";
+
+    fn patterns() -> Vec<String> {
+        patterns()
     }
 
-    fn analyze(_image: ImageInfo, files: Vec<File>) -> Result<Vec<Finding>, String> {
-        Ok(analyze_files(&files))
+    fn analyze(_image: &ImageInfo, files: &[File]) -> Result<Findings, String> {
+        Ok(analyze_files(files))
     }
 }
 

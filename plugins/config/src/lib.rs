@@ -22,7 +22,7 @@ pub mod files;
 pub mod image_config;
 pub mod secrets;
 
-use ecr_plugin_kit::{File, FileError, Finding, Guest, ImageInfo, PluginInfo, relative_path};
+use ecr_plugin_kit::{Analyzer, File, FileError, Finding, Findings, ImageInfo, relative_path};
 use files::ImageFile;
 
 /// The host patterns (globs relative to the image root); see the crate docs for the choice.
@@ -61,15 +61,12 @@ pub const PATTERNS: &[&str] = &[
     "**/.npm/_cacache/index-v5/*/*/*",
 ];
 
-const S_IFMT: u32 = 0o170000;
-const S_IFREG: u32 = 0o100000;
-
 /// All findings for one image: config and history first, then files by path, then sshd and the
 /// caches. Never fails: a config or file that cannot be read is a `file-error` finding.
 pub fn analyze(config_json: &str, files: &[File]) -> Vec<Finding> {
     let mut selected: Vec<ImageFile<'_>> = files
         .iter()
-        .filter(|f| matches!(f.mode & S_IFMT, 0 | S_IFREG))
+        .filter(|f| f.is_regular())
         .map(|f| ImageFile { path: relative_path(&f.path), content: &f.content })
         .collect();
     selected.sort_by(|a, b| a.path.cmp(b.path));
@@ -111,20 +108,21 @@ pub fn analyze(config_json: &str, files: &[File]) -> Vec<Finding> {
 
 pub struct Config;
 
-impl Guest for Config {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "config".to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            description: "Configuration issues: root user, secrets in the config and history, risky build steps, \
-                          credential and key files, accounts, sshd and sudo settings, package caches"
-                .to_string(),
-            patterns: PATTERNS.iter().map(|p| p.to_string()).collect(),
-        }
+impl Analyzer for Config {
+    const NAME: &'static str = "config";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = "Configuration issues: root user, secrets in the config and history, risky \
+                                       build steps, credential and key files, accounts, sshd and sudo settings, \
+                                       package caches";
+
+    fn patterns() -> Vec<String> {
+        PATTERNS.iter().map(|p| p.to_string()).collect()
     }
 
-    fn analyze(image: ImageInfo, files: Vec<File>) -> Result<Vec<Finding>, String> {
-        Ok(analyze(&image.config_json, &files))
+    fn analyze(image: &ImageInfo, files: &[File]) -> Result<Findings, String> {
+        let mut findings = Findings::new();
+        findings.extend(analyze(&image.config_json, files));
+        Ok(findings)
     }
 }
 

@@ -21,10 +21,10 @@ fn pair(id: &str, path: &str) -> (String, Option<String>) {
 
 #[test]
 fn describe_lists_the_patterns() {
-    let info = Config::describe();
-    assert_eq!(info.name, "config");
-    assert_eq!(info.patterns.len(), PATTERNS.len());
-    assert!(info.patterns.iter().all(|p| !p.starts_with('/')));
+    assert_eq!(Config::NAME, "config");
+    let patterns = Config::patterns();
+    assert_eq!(patterns.len(), PATTERNS.len());
+    assert!(patterns.iter().all(|p| !p.starts_with('/')));
 }
 
 #[test]

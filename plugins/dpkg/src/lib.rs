@@ -13,7 +13,7 @@
 
 pub mod status;
 
-use ecr_plugin_kit::{Distro, File, FileError, Finding, Guest, ImageInfo, Package, PluginInfo, relative_path};
+use ecr_plugin_kit::{Analyzer, Distro, File, Findings, ImageInfo, Package, relative_path};
 use ecr_plugin_kit::{os, purl};
 
 pub const STATUS_PATH: &str = "var/lib/dpkg/status";
@@ -37,9 +37,6 @@ const SIDECAR_SUFFIXES: &[&str] = &[
     ".postrm",
 ];
 
-const S_IFMT: u32 = 0o170000;
-const S_IFREG: u32 = 0o100000;
-
 /// The host patterns: the status database, the distroless per-package files, and the files the
 /// kit reads for OS identity.
 pub fn patterns() -> Vec<String> {
@@ -61,12 +58,6 @@ pub fn is_database(path: &str) -> bool {
         && !name.contains('/')
         && !name.starts_with('.')
         && !SIDECAR_SUFFIXES.iter().any(|s| name.ends_with(s))
-}
-
-fn is_regular(mode: u32) -> bool {
-    // 0 = file type unknown (e.g. a synthetic file): treat as regular.
-    let t = mode & S_IFMT;
-    t == 0 || t == S_IFREG
 }
 
 fn to_package(e: status::Entry, path: &str, distro: Option<&Distro>) -> Package {
@@ -104,13 +95,11 @@ fn to_package(e: status::Entry, path: &str, distro: Option<&Distro>) -> Package 
 /// All findings for one image: the distro (when detected), then the packages of each database
 /// file (the `status` file first, then `status.d/` files by name), with one `file-error` per
 /// problem found. Never fails: a bad file yields errors and the other files' packages.
-pub fn analyze_files(files: &[File]) -> Vec<Finding> {
+pub fn analyze_files(files: &[File]) -> Findings {
     let distro = os::detect(files);
-    let mut out = Vec::new();
-    if let Some(d) = &distro {
-        out.push(Finding::Distro(d.clone()));
-    }
-    let mut dbs: Vec<&File> = files.iter().filter(|f| is_database(&f.path) && is_regular(f.mode)).collect();
+    let mut out = Findings::new();
+    out.distro(distro.as_ref());
+    let mut dbs: Vec<&File> = files.iter().filter(|f| is_database(&f.path) && f.is_regular()).collect();
     dbs.sort_by(|a, b| {
         let key = |f: &File| (relative_path(&f.path) != STATUS_PATH, relative_path(&f.path).to_string());
         key(a).cmp(&key(b))
@@ -118,30 +107,26 @@ pub fn analyze_files(files: &[File]) -> Vec<Finding> {
     for f in dbs {
         let path = relative_path(&f.path);
         let parsed = status::parse(&f.content);
-        out.extend(parsed.entries.into_iter().map(|e| Finding::Package(to_package(e, path, distro.as_ref()))));
-        out.extend(
-            parsed.errors.into_iter().map(|message| Finding::FileError(FileError { path: path.to_string(), message })),
-        );
+        let packages = parsed.entries.into_iter().map(|e| to_package(e, path, distro.as_ref()));
+        out.from_file(path, packages, parsed.errors);
     }
     out
 }
 
 pub struct Dpkg;
 
-impl Guest for Dpkg {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "dpkg".to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            description:
-                "Debian packages from the dpkg status database (status, distroless status.d) and the OS release"
-                    .to_string(),
-            patterns: patterns(),
-        }
+impl Analyzer for Dpkg {
+    const NAME: &'static str = "dpkg";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str =
+        "Debian packages from the dpkg status database (status, distroless status.d) and the OS release";
+
+    fn patterns() -> Vec<String> {
+        patterns()
     }
 
-    fn analyze(_image: ImageInfo, files: Vec<File>) -> Result<Vec<Finding>, String> {
-        Ok(analyze_files(&files))
+    fn analyze(_image: &ImageInfo, files: &[File]) -> Result<Findings, String> {
+        Ok(analyze_files(files))
     }
 }
 

@@ -27,12 +27,12 @@ fn fixture(rel: &str) -> Option<Vec<u8>> {
 
 #[test]
 fn describe_patterns() {
-    let info = Dpkg::describe();
-    assert_eq!(info.name, "dpkg");
-    assert!(info.patterns.iter().any(|p| p == "var/lib/dpkg/status"));
-    assert!(info.patterns.iter().any(|p| p == "var/lib/dpkg/status.d/*"));
-    assert!(info.patterns.iter().any(|p| p == "etc/os-release"));
-    assert!(info.patterns.iter().all(|p| !p.starts_with('/')));
+    let patterns = Dpkg::patterns();
+    assert_eq!(Dpkg::NAME, "dpkg");
+    assert!(patterns.iter().any(|p| p == "var/lib/dpkg/status"));
+    assert!(patterns.iter().any(|p| p == "var/lib/dpkg/status.d/*"));
+    assert!(patterns.iter().any(|p| p == "etc/os-release"));
+    assert!(patterns.iter().all(|p| !p.starts_with('/')));
 }
 
 #[test]

@@ -35,19 +35,10 @@ pub mod pnpm_lock;
 pub mod yarn_lock;
 
 use ecr_plugin_kit::purl::PackageUrl;
-use ecr_plugin_kit::{File, FileError, Finding, Guest, ImageInfo, Package, PluginInfo, relative_path};
+use ecr_plugin_kit::{Analyzer, File, Findings, ImageInfo, Package, relative_path};
 use lock::{Locked, Parsed, Scope};
 use paths::{Kind, LOCKFILE_NAMES};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-const S_IFMT: u32 = 0o170000;
-const S_IFREG: u32 = 0o100000;
-
-fn is_regular(mode: u32) -> bool {
-    // 0 = file type unknown (e.g. a synthetic file): treat as regular.
-    let t = mode & S_IFMT;
-    t == 0 || t == S_IFREG
-}
 
 /// `pkg:npm/%40scope/name@version`, or `pkg:npm/name@version`.
 pub fn purl(name: &str, version: &str) -> String {
@@ -140,12 +131,11 @@ struct Installed<'a> {
 }
 
 /// All findings for one image (see the crate docs). Never fails as a whole.
-pub fn analyze_files(files: &[File]) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let file_error = |path: &str, message: String| Finding::FileError(FileError { path: path.to_string(), message });
+pub fn analyze_files(files: &[File]) -> Findings {
+    let mut out = Findings::new();
 
     let mut sorted: Vec<(&str, &File)> =
-        files.iter().filter(|f| is_regular(f.mode)).map(|f| (relative_path(&f.path), f)).collect();
+        files.iter().filter(|f| f.is_regular()).map(|f| (relative_path(&f.path), f)).collect();
     sorted.sort_by_key(|(p, _)| *p);
 
     let mut installed: Vec<Installed> = Vec::new();
@@ -154,7 +144,7 @@ pub fn analyze_files(files: &[File]) -> Vec<Finding> {
         match paths::classify(path) {
             Kind::Installed { project, location } => match manifest::parse(&f.content) {
                 Ok(manifest) => installed.push(Installed { project, location, path, manifest }),
-                Err(message) => out.push(file_error(path, message)),
+                Err(message) => out.file_error(path, message),
             },
             Kind::Lockfile { project, rank } => lock_files.entry(project).or_default().push((rank, path, &f.content)),
             Kind::Ignored => {}
@@ -177,7 +167,9 @@ pub fn analyze_files(files: &[File]) -> Vec<Finding> {
                 Some("pnpm-lock.yaml") => pnpm_lock::parse(content),
                 _ => npm_lock::parse(content),
             };
-            out.extend(result.errors.iter().map(|m| file_error(path, m.clone())));
+            for message in &result.errors {
+                out.file_error(path, message.clone());
+            }
             entry.push((path, rank == LOCKFILE_NAMES.len(), result));
         }
     }
@@ -204,7 +196,7 @@ pub fn analyze_files(files: &[File]) -> Vec<Finding> {
             None => (None, None, &[][..]),
         };
         let licenses = if m.licenses.is_empty() { lock_licenses.to_vec() } else { m.licenses };
-        out.push(Finding::Package(package(m.name, m.version, licenses, inst.path, properties(scope, lockfile, false))));
+        out.package(package(m.name, m.version, licenses, inst.path, properties(scope, lockfile, false)));
     }
 
     // Projects with nothing installed: what their lockfiles declare.
@@ -220,7 +212,7 @@ pub fn analyze_files(files: &[File]) -> Vec<Finding> {
                 }
                 let (scope, licenses) = ix.by_id.get(id).map(|(s, l)| (*s, l.to_vec())).unwrap_or_default();
                 let props = properties(scope, Some(ix.path), true);
-                out.push(Finding::Package(package(id.0.to_string(), id.1.to_string(), licenses, ix.path, props)));
+                out.package(package(id.0.to_string(), id.1.to_string(), licenses, ix.path, props));
             }
         }
     }
@@ -229,20 +221,18 @@ pub fn analyze_files(files: &[File]) -> Vec<Finding> {
 
 pub struct Npm;
 
-impl Guest for Npm {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "npm".to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            description: "Node.js packages installed in node_modules, and those declared by package-lock.json, \
-                          npm-shrinkwrap.json, yarn.lock and pnpm-lock.yaml"
-                .to_string(),
-            patterns: paths::patterns(),
-        }
+impl Analyzer for Npm {
+    const NAME: &'static str = "npm";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = "Node.js packages installed in node_modules, and those declared by \
+                                       package-lock.json, npm-shrinkwrap.json, yarn.lock and pnpm-lock.yaml";
+
+    fn patterns() -> Vec<String> {
+        paths::patterns()
     }
 
-    fn analyze(_image: ImageInfo, files: Vec<File>) -> Result<Vec<Finding>, String> {
-        Ok(analyze_files(&files))
+    fn analyze(_image: &ImageInfo, files: &[File]) -> Result<Findings, String> {
+        Ok(analyze_files(files))
     }
 }
 

@@ -5,6 +5,7 @@
 //! serde_json bounds the nesting depth of the fields that are built (128 levels), so no input can
 //! overflow the stack.
 
+use ecr_plugin_kit::fields;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
@@ -132,12 +133,6 @@ pub fn shown(s: &str) -> String {
     format!("{out:?}")
 }
 
-/// Input as UTF-8 text, a leading byte-order mark dropped (some editors write one).
-pub fn text(content: &[u8]) -> Result<&str, String> {
-    let content = content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content);
-    std::str::from_utf8(content).map_err(|e| format!("not UTF-8 text (invalid byte at offset {})", e.valid_up_to()))
-}
-
 /// Parses an installed package.json. The error says what is wrong and where.
 pub fn parse(content: &[u8]) -> Result<Manifest, String> {
     if content.len() > MAX_MANIFEST_BYTES {
@@ -147,7 +142,7 @@ pub fn parse(content: &[u8]) -> Result<Manifest, String> {
             MAX_MANIFEST_BYTES >> 20
         ));
     }
-    let raw: Raw = serde_json::from_str(text(content)?).map_err(|e| format!("invalid package.json: {e}"))?;
+    let raw: Raw = fields::json(content, "package.json")?;
     let name = raw.name.ok_or("package.json has no \"name\"; skipped")?;
     let version = raw.version.ok_or("package.json has no \"version\"; skipped")?;
     let (name, version) = (name.trim().to_string(), version.trim().to_string());

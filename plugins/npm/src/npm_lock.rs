@@ -21,6 +21,7 @@
 
 use crate::lock::{self, Locked, Parsed, Scope};
 use crate::manifest::{self, LicenseField, shown};
+use ecr_plugin_kit::fields;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -88,7 +89,7 @@ pub fn parse(content: &[u8]) -> Parsed {
     if let Err(e) = lock::check_size(content) {
         return Parsed::failed(e);
     }
-    let text = match manifest::text(content) {
+    let text = match fields::text(content) {
         Ok(t) => t,
         Err(e) => return Parsed::failed(e),
     };

@@ -14,6 +14,7 @@
 
 use crate::lock::{self, Locked, Parsed, Scope};
 use crate::manifest::{self, shown};
+use ecr_plugin_kit::fields;
 use std::collections::{BTreeSet, VecDeque};
 use yaml_rust2::parser::{Event, Parser};
 
@@ -182,7 +183,7 @@ pub fn parse(content: &[u8]) -> Parsed {
     if let Err(e) = lock::check_size(content) {
         return Parsed::failed(e);
     }
-    let doc = match manifest::text(content).and_then(load) {
+    let doc = match fields::text(content).and_then(load) {
         Ok(d) => d,
         Err(e) => return Parsed::failed(e),
     };

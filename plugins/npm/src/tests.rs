@@ -1,5 +1,6 @@
 use super::*;
-use ecr_plugin_kit::findings::packages;
+use ecr_plugin_kit::Finding;
+use ecr_plugin_kit::findings::{file_errors, packages};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -8,17 +9,7 @@ fn pj(name: &str, version: &str) -> String {
 }
 
 fn errors(findings: &[Finding]) -> Vec<(String, String)> {
-    findings
-        .iter()
-        .filter_map(|f| match f {
-            Finding::FileError(e) => Some((e.path.clone(), e.message.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-fn prop<'a>(p: &'a Package, key: &str) -> Option<&'a str> {
-    p.properties.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    file_errors(findings).into_iter().map(|e| (e.path.clone(), e.message.clone())).collect()
 }
 
 /// (name, version, path, scope, declared-only)
@@ -30,8 +21,8 @@ fn rows(findings: &[Finding]) -> Vec<(String, String, String, Option<String>, bo
                 p.name.clone(),
                 p.version.clone(),
                 p.path.clone(),
-                prop(p, "scope").map(str::to_string),
-                prop(p, "declared-only") == Some("true"),
+                p.property("scope").map(str::to_string),
+                p.property("declared-only") == Some("true"),
             )
         })
         .collect();
@@ -73,10 +64,9 @@ fn s(v: &str) -> String {
 
 #[test]
 fn describe_patterns() {
-    let info = Npm::describe();
-    assert_eq!(info.name, "npm");
+    assert_eq!(Npm::NAME, "npm");
     assert_eq!(
-        info.patterns,
+        Npm::patterns(),
         vec![
             "**/node_modules/**/package.json",
             "**/node_modules/.package-lock.json",
@@ -359,7 +349,7 @@ fn shared_npm_lockfiles_exact() {
         ]
     );
     let p = packages(&findings);
-    assert!(p.iter().all(|p| prop(p, "lockfile") == Some("srv/package-lock.json") && p.ecosystem == "npm"));
+    assert!(p.iter().all(|p| p.property("lockfile") == Some("srv/package-lock.json") && p.ecosystem == "npm"));
     assert_eq!(p.iter().find(|p| p.name == "node-pre-gyp").unwrap().licenses, vec![s("BSD-3-Clause")]);
 }
 
@@ -466,8 +456,8 @@ fn installed_tree_is_the_truth() {
     let a = p.iter().find(|p| p.name == "a").unwrap();
     // No license in the package.json: the lockfile's.
     assert_eq!(a.licenses, vec![s("ISC")]);
-    assert_eq!(prop(a, "lockfile"), Some("app/package-lock.json"));
-    assert_eq!(prop(p.iter().find(|p| p.name == "stale").unwrap(), "lockfile"), None);
+    assert_eq!(a.property("lockfile"), Some("app/package-lock.json"));
+    assert_eq!(p.iter().find(|p| p.name == "stale").unwrap().property("lockfile"), None);
     assert_eq!(p.iter().find(|p| p.name == "@s/b").unwrap().purl.as_deref(), Some("pkg:npm/%40s/b@2.0.0"));
 }
 

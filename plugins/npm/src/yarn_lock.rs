@@ -19,6 +19,7 @@
 
 use crate::lock::{self, Locked, Parsed};
 use crate::manifest::{self, shown};
+use ecr_plugin_kit::fields;
 
 const SKIPPED_PROTOCOLS: &[&str] = &["workspace", "link", "portal", "file", "exec", "patch"];
 
@@ -80,7 +81,7 @@ pub fn parse(content: &[u8]) -> Parsed {
     if let Err(e) = lock::check_size(content) {
         return Parsed::failed(e);
     }
-    let text = match manifest::text(content) {
+    let text = match fields::text(content) {
         Ok(t) => t,
         Err(e) => return Parsed::failed(e),
     };

@@ -32,7 +32,7 @@ pub mod header;
 pub mod ndb;
 pub mod sqlite;
 
-use ecr_plugin_kit::{Distro, File, FileError, Finding, Guest, ImageInfo, Package, PluginInfo, relative_path};
+use ecr_plugin_kit::{Analyzer, Distro, File, FileProblems, Findings, ImageInfo, Package, relative_path};
 use ecr_plugin_kit::{os, purl};
 use std::borrow::Cow;
 
@@ -46,12 +46,6 @@ pub const DB_FILES: &[&str] = &["Packages", "Packages.db", "rpmdb.sqlite"];
 /// its paths much larger than itself (every file naming the longest directory), and the plugin
 /// has a memory cap.
 pub const FILE_LIST_BUDGET: usize = 32 << 20;
-
-/// At most this many problems are listed per database file; the rest are counted.
-pub const MAX_ERRORS_PER_FILE: usize = 20;
-
-const S_IFMT: u32 = 0o170000;
-const S_IFREG: u32 = 0o100000;
 
 /// What a database reader found: header blobs keyed by header number, and the problems met.
 #[derive(Debug, Default)]
@@ -70,12 +64,6 @@ pub fn patterns() -> Vec<String> {
 fn db_rank(path: &str) -> Option<(usize, usize)> {
     let (dir, name) = relative_path(path).rsplit_once('/')?;
     Some((DB_DIRS.iter().position(|d| *d == dir)?, DB_FILES.iter().position(|f| *f == name)?))
-}
-
-fn is_regular(mode: u32) -> bool {
-    // 0 = file type unknown (e.g. a synthetic file): treat as regular.
-    let t = mode & S_IFMT;
-    t == 0 || t == S_IFREG
 }
 
 /// Reads the header blobs of a database, by its content; when the content matches no format,
@@ -173,7 +161,10 @@ pub fn analyze_database(
         Err(e) => return (Vec::new(), vec![e]),
     };
     records.blobs.sort_by_key(|(n, _)| *n);
-    let mut errors = records.errors;
+    let mut errors = FileProblems::default();
+    for e in records.errors {
+        errors.push(e);
+    }
     let mut packages = Vec::new();
     let mut truncated = false;
     for (hnum, blob) in &records.blobs {
@@ -186,13 +177,10 @@ pub fn analyze_database(
             Err(e) => errors.push(format!("header #{hnum}: {e}")),
         }
     }
+    let mut errors = errors.finish();
     if truncated {
+        // Listed whatever the cap: it explains every package's short file list.
         errors.push(format!("installed-file lists exceed {} MiB; the rest are left out", FILE_LIST_BUDGET >> 20));
-    }
-    if errors.len() > MAX_ERRORS_PER_FILE {
-        let more = errors.len() - MAX_ERRORS_PER_FILE;
-        errors.truncate(MAX_ERRORS_PER_FILE);
-        errors.push(format!("{more} more problems not listed"));
     }
     (packages, errors)
 }
@@ -201,14 +189,12 @@ pub fn analyze_database(
 /// (directories in [`DB_DIRS`] order, formats in [`DB_FILES`] order) and one `file-error` per
 /// problem. Never fails: a bad file yields errors and the other files' packages. An empty file is
 /// an empty database, as SQLite and rpm treat it.
-pub fn analyze_files(files: &[File]) -> Vec<Finding> {
+pub fn analyze_files(files: &[File]) -> Findings {
     let distro = os::detect(files);
-    let mut out = Vec::new();
-    if let Some(d) = &distro {
-        out.push(Finding::Distro(d.clone()));
-    }
+    let mut out = Findings::new();
+    out.distro(distro.as_ref());
     let mut dbs: Vec<(&File, (usize, usize))> =
-        files.iter().filter(|f| is_regular(f.mode)).filter_map(|f| Some((f, db_rank(&f.path)?))).collect();
+        files.iter().filter(|f| f.is_regular()).filter_map(|f| Some((f, db_rank(&f.path)?))).collect();
     dbs.sort_by_key(|(_, rank)| *rank);
     let mut file_budget = FILE_LIST_BUDGET;
     for (f, _) in dbs {
@@ -217,26 +203,24 @@ pub fn analyze_files(files: &[File]) -> Vec<Finding> {
         }
         let path = relative_path(&f.path);
         let (packages, errors) = analyze_database(path, &f.content, distro.as_ref(), &mut file_budget);
-        out.extend(packages.into_iter().map(Finding::Package));
-        out.extend(errors.into_iter().map(|message| Finding::FileError(FileError { path: path.to_string(), message })));
+        out.from_file(path, packages, errors);
     }
     out
 }
 
 pub struct Rpm;
 
-impl Guest for Rpm {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "rpm".to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            description: "RPM packages from the rpmdb (Berkeley DB, NDB, SQLite) and the OS release".to_string(),
-            patterns: patterns(),
-        }
+impl Analyzer for Rpm {
+    const NAME: &'static str = "rpm";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = "RPM packages from the rpmdb (Berkeley DB, NDB, SQLite) and the OS release";
+
+    fn patterns() -> Vec<String> {
+        patterns()
     }
 
-    fn analyze(_image: ImageInfo, files: Vec<File>) -> Result<Vec<Finding>, String> {
-        Ok(analyze_files(&files))
+    fn analyze(_image: &ImageInfo, files: &[File]) -> Result<Findings, String> {
+        Ok(analyze_files(files))
     }
 }
 

@@ -1,5 +1,6 @@
 use super::*;
 use ecr_plugin_kit::findings::{distro, file_errors, packages};
+use ecr_plugin_kit::{Finding, MAX_ERRORS_PER_FILE};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -10,14 +11,10 @@ ID_LIKE=\"fedora\"\nVERSION_ID=\"9.3\"\nPRETTY_NAME=\"Red Hat Enterprise Linux 9
 /// (name, epoch, version, release, arch, source rpm): the columns of the fixtures' TSVs.
 type Row = (String, String, String, String, String, String);
 
-fn prop<'a>(p: &'a Package, key: &str) -> Option<&'a str> {
-    p.properties.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-}
-
 fn row(p: &Package) -> Row {
-    let epoch = prop(p, "epoch").unwrap_or("").to_string();
+    let epoch = p.property("epoch").unwrap_or("").to_string();
     let (_, bare) = purl::split_epoch(&p.version);
-    let release = prop(p, "release").expect("release property").to_string();
+    let release = p.property("release").expect("release property").to_string();
     let version = bare.strip_suffix(&format!("-{release}")).expect("version ends in -release").to_string();
     // The SRPM file name, rebuilt from the split fields (source version without the epoch).
     let srpm = match (&p.source_name, &p.source_version) {
@@ -73,14 +70,14 @@ fn r(n: &str, e: &str, v: &str, rel: &str, a: &str, s: &str) -> Row {
 
 #[test]
 fn describe_patterns() {
-    let info = Rpm::describe();
-    assert_eq!(info.name, "rpm");
+    assert_eq!(Rpm::NAME, "rpm");
+    let patterns = Rpm::patterns();
     for want in
         ["var/lib/rpm/Packages", "usr/lib/sysimage/rpm/rpmdb.sqlite", "usr/share/rpm/Packages.db", "etc/system-release"]
     {
-        assert!(info.patterns.iter().any(|p| p == want), "{want}");
+        assert!(patterns.iter().any(|p| p == want), "{want}");
     }
-    assert_eq!(info.patterns.iter().filter(|p| p.contains("rpm/")).count(), 9);
+    assert_eq!(patterns.iter().filter(|p| p.contains("rpm/")).count(), 9);
 }
 
 /// The correctness bar: each real-world database gives exactly the package set of its TSV.
@@ -114,7 +111,7 @@ fn shared_fixture_details() {
     assert_eq!(p.name, "libuuid");
     assert_eq!(p.version, "2.32.1-42.el8_8");
     assert_eq!(p.licenses, vec!["BSD".to_string()]);
-    assert_eq!(prop(p, "vendor"), Some("Red Hat, Inc."));
+    assert_eq!(p.property("vendor"), Some("Red Hat, Inc."));
     assert_eq!(p.purl.as_deref(), Some("pkg:rpm/redhat/libuuid@2.32.1-42.el8_8?arch=x86_64&distro=rhel-9.3"));
     assert!(p.installed_files.contains(&"/usr/lib64/libuuid.so.1".to_string()), "{:?}", p.installed_files);
 
@@ -132,8 +129,8 @@ fn shared_fixture_details() {
         ca.purl.as_deref(),
         Some("pkg:rpm/mariner/ca-certificates-base@2.0.0-1.cm2?arch=noarch&distro=mariner-2.0&epoch=1")
     );
-    assert_eq!(prop(ca, "epoch"), Some("1"));
-    assert_eq!(prop(ca, "vendor"), Some("Microsoft Corporation"));
+    assert_eq!(ca.property("epoch"), Some("1"));
+    assert_eq!(ca.property("vendor"), Some("Microsoft Corporation"));
 }
 
 /// Databases made by real rpm (testdata/make.sh); the expected values are rpm's own `-qa` output.
@@ -171,12 +168,12 @@ fn own_databases_sqlite_and_bdb() {
     let beta = pkgs.iter().find(|p| p.name == "ecr-beta").unwrap();
     assert_eq!(beta.version, "2:3.4.5-6.el9");
     assert_eq!(beta.licenses, vec!["GPL-2.0-or-later AND BSD-3-Clause".to_string()]);
-    assert_eq!(prop(beta, "vendor"), Some("ECR Test Vendor"));
+    assert_eq!(beta.property("vendor"), Some("ECR Test Vendor"));
     assert_eq!(beta.installed_files, vec!["/usr/share/ecr-beta".to_string(), "/usr/share/ecr-beta/README".to_string()]);
     // No OS detected: no namespace, no distro qualifier.
     assert_eq!(beta.purl.as_deref(), Some("pkg:rpm/ecr-beta@3.4.5-6.el9?arch=x86_64&epoch=2"));
     let libs = pkgs.iter().find(|p| p.name == "ecr-libs").unwrap();
-    assert_eq!(prop(libs, "modularitylabel"), Some("ecr:el9:9010020230101:abcdef12"));
+    assert_eq!(libs.property("modularitylabel"), Some("ecr:el9:9010020230101:abcdef12"));
     assert_eq!(libs.source_name.as_deref(), Some("ecr-src"));
     assert_eq!(libs.source_version.as_deref(), Some("1.2-3.module+el9.1.0+123+abcdef"));
     // ecr-big's 62 KB header spans Berkeley DB overflow pages.
@@ -248,8 +245,8 @@ fn rpm_itself_agrees_on_every_field() {
                     none(p.arch.as_deref()),
                     srpm,
                     none(p.licenses.first().map(String::as_str)),
-                    none(prop(p, "vendor")),
-                    none(prop(p, "modularitylabel")),
+                    none(p.property("vendor")),
+                    none(p.property("modularitylabel")),
                     files
                 )
             })
@@ -793,7 +790,7 @@ fn full(content: &[u8], name: &str) {
     let (pkgs, errors) = analyze_database(name, content, None, &mut FILE_LIST_BUDGET.clone());
     // Everything found is well-formed enough to be reported.
     assert!(pkgs.iter().all(|p| !p.version.is_empty()));
-    assert!(errors.len() <= MAX_ERRORS_PER_FILE + 1);
+    assert!(errors.len() <= MAX_ERRORS_PER_FILE + 2);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Test guest: recurses without bound, exhausting the wasm call stack.
 
-use ecr_plugin_kit::{File, Finding, Guest, ImageInfo, PluginInfo};
+use ecr_plugin_kit::{Analyzer, File, Findings, ImageInfo};
 
 struct DeepRecursion;
 
@@ -12,17 +12,16 @@ fn depth(n: u64) -> u64 {
     std::hint::black_box(depth(n + 1)) + 1
 }
 
-impl Guest for DeepRecursion {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "deep-recursion".into(),
-            version: "1.0.0".into(),
-            description: "recurses until the stack runs out".into(),
-            patterns: vec![],
-        }
+impl Analyzer for DeepRecursion {
+    const NAME: &'static str = "deep-recursion";
+    const VERSION: &'static str = "1.0.0";
+    const DESCRIPTION: &'static str = "recurses until the stack runs out";
+
+    fn patterns() -> Vec<String> {
+        vec![]
     }
 
-    fn analyze(_image: ImageInfo, _files: Vec<File>) -> Result<Vec<Finding>, String> {
+    fn analyze(_image: &ImageInfo, _files: &[File]) -> Result<Findings, String> {
         Err(format!("unexpectedly returned from depth {}", depth(0)))
     }
 }

@@ -1,20 +1,19 @@
 //! Test guest: returns `err` from `analyze`, the contract's way to say "could not do my job".
 
-use ecr_plugin_kit::{File, Finding, Guest, ImageInfo, PluginInfo};
+use ecr_plugin_kit::{Analyzer, File, Findings, ImageInfo};
 
 struct Fail;
 
-impl Guest for Fail {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "fail".into(),
-            version: "1.0.0".into(),
-            description: "always returns an error".into(),
-            patterns: vec![],
-        }
+impl Analyzer for Fail {
+    const NAME: &'static str = "fail";
+    const VERSION: &'static str = "1.0.0";
+    const DESCRIPTION: &'static str = "always returns an error";
+
+    fn patterns() -> Vec<String> {
+        vec![]
     }
 
-    fn analyze(_image: ImageInfo, _files: Vec<File>) -> Result<Vec<Finding>, String> {
+    fn analyze(_image: &ImageInfo, _files: &[File]) -> Result<Findings, String> {
         Err("fail guest: database format not recognised".into())
     }
 }

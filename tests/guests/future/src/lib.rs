@@ -1,5 +1,5 @@
-//! Test guest: built against contract 0.2.0 (its own copy of the WIT in `wit/`), so it exports
-//! `ecr-engine:plugin/analyzer@0.2.0`. A 0.1.x host must refuse it with a clear message.
+//! Test guest: built against contract 2.0.0 (its own copy of the WIT in `wit/`), so it exports
+//! `ecr-engine:plugin/analyzer@2.0.0`. A 1.x host must refuse it with a clear message.
 
 wit_bindgen::generate!({
     world: "plugin",

@@ -6,7 +6,7 @@
 //! starts with "ok: " when the attempt succeeded and "denied: " when it failed, then the detail.
 //! The TCP port to try is the first number found in the image config (the test's listener).
 
-use ecr_plugin_kit::{File, Finding, Guest, ImageInfo, Issue, PluginInfo, Severity};
+use ecr_plugin_kit::{Analyzer, File, Finding, Findings, ImageInfo, Issue, Severity};
 use std::io::Read;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -21,28 +21,19 @@ fn outcome<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, E>) -> St
 }
 
 fn issue(id: &str, description: String) -> Finding {
-    Finding::Issue(Issue {
-        id: id.into(),
-        severity: Severity::Unknown,
-        title: format!("snoop probe {id}"),
-        description,
-        remediation: None,
-        path: None,
-        history_index: None,
-    })
+    Finding::Issue(Issue::new(id, Severity::Unknown, format!("snoop probe {id}"), description))
 }
 
-impl Guest for Snoop {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "snoop".into(),
-            version: "1.0.0".into(),
-            description: "probes the sandbox".into(),
-            patterns: vec![],
-        }
+impl Analyzer for Snoop {
+    const NAME: &'static str = "snoop";
+    const VERSION: &'static str = "1.0.0";
+    const DESCRIPTION: &'static str = "probes the sandbox";
+
+    fn patterns() -> Vec<String> {
+        vec![]
     }
 
-    fn analyze(image: ImageInfo, _files: Vec<File>) -> Result<Vec<Finding>, String> {
+    fn analyze(image: &ImageInfo, _files: &[File]) -> Result<Findings, String> {
         let port: u16 = image.config_json.chars().filter(char::is_ascii_digit).collect::<String>().parse().unwrap_or(9);
 
         let env: Vec<(String, String)> = std::env::vars().collect();
@@ -70,7 +61,8 @@ impl Guest for Snoop {
         let tcp = TcpStream::connect(("127.0.0.1", port)).map(|stream| stream.peer_addr().ok());
         let dns = ("localhost", port).to_socket_addrs().map(|addrs| addrs.collect::<Vec<_>>());
 
-        Ok(vec![
+        let mut findings = Findings::new();
+        findings.extend([
             issue("SNOOP-FS-PASSWD", outcome(std::fs::read_to_string("/etc/passwd"))),
             issue("SNOOP-FS-ROOT", outcome(std::fs::read_dir("/").map(|dir| dir.count()))),
             issue("SNOOP-FS-CWD", outcome(std::fs::read_dir(".").map(|dir| dir.count()))),
@@ -82,7 +74,8 @@ impl Guest for Snoop {
             issue("SNOOP-SLEEP", format!("slept nanos: {slept}")),
             issue("SNOOP-NET-TCP", outcome(tcp)),
             issue("SNOOP-NET-DNS", outcome(dns)),
-        ])
+        ]);
+        Ok(findings)
     }
 }
 

@@ -1,20 +1,19 @@
 //! Test guest: executes an explicit trap (`unreachable`) in `analyze`.
 
-use ecr_plugin_kit::{File, Finding, Guest, ImageInfo, PluginInfo};
+use ecr_plugin_kit::{Analyzer, File, Findings, ImageInfo};
 
 struct Trap;
 
-impl Guest for Trap {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "trap".into(),
-            version: "1.0.0".into(),
-            description: "traps on purpose".into(),
-            patterns: vec!["etc/os-release".into()],
-        }
+impl Analyzer for Trap {
+    const NAME: &'static str = "trap";
+    const VERSION: &'static str = "1.0.0";
+    const DESCRIPTION: &'static str = "traps on purpose";
+
+    fn patterns() -> Vec<String> {
+        vec!["etc/os-release".to_string()]
     }
 
-    fn analyze(_image: ImageInfo, _files: Vec<File>) -> Result<Vec<Finding>, String> {
+    fn analyze(_image: &ImageInfo, _files: &[File]) -> Result<Findings, String> {
         // On wasm32 `abort` is the `unreachable` instruction: a trap, with no panic message.
         std::process::abort()
     }
