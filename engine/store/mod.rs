@@ -86,6 +86,10 @@ impl Store {
         // cache through mmap, and a larger SQLite cache) rather than a read syscall each.
         conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
         conn.pragma_update(None, "cache_size", -65536)?;
+        // Lookups bind a new package name each time; without the stability guarantee SQLite may
+        // recompile the statement on every rebinding (its plan can depend on bound values), which
+        // cost more than the lookups themselves.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         conn.execute_batch(SCHEMA).with_context(|| format!("{} is not an ecr-engine store", path.display()))?;
         Ok(Store { conn, path: path.to_path_buf() })
     }
@@ -214,28 +218,21 @@ impl AdvisorySource for Store {
             "SELECT f.advisory_id, f.ecosystem, f.matching, f.severity, f.score, a.aliases, a.summary
              FROM affected f JOIN advisories a ON a.id = f.advisory_id WHERE f.key = ?1 AND f.package = ?2",
         )?;
-        let rows = statement.query_map(params![key, package], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-            ))
-        })?;
+        let mut rows = statement.query(params![key, package])?;
         let mut out = Vec::new();
-        for row in rows {
-            let (advisory_id, ecosystem, matching, severity, score, aliases, summary) = row?;
+        while let Some(row) = rows.next()? {
+            // Ranges and aliases are parsed straight from SQLite's buffer, never copied to a String.
+            let advisory_id: String = row.get(0)?;
+            let matching = row.get_ref(2)?.as_str()?;
+            let aliases = row.get_ref(5)?.as_str()?;
             out.push(StoredAffected {
-                matching: serde_json::from_str(&matching).with_context(|| format!("stored ranges of {advisory_id}"))?,
-                aliases: serde_json::from_str(&aliases).with_context(|| format!("stored aliases of {advisory_id}"))?,
+                matching: serde_json::from_str(matching).with_context(|| format!("stored ranges of {advisory_id}"))?,
+                aliases: serde_json::from_str(aliases).with_context(|| format!("stored aliases of {advisory_id}"))?,
+                ecosystem: row.get(1)?,
+                severity: severity::from_word(row.get_ref(3)?.as_str()?),
+                score: row.get(4)?,
+                summary: row.get(6)?,
                 advisory_id,
-                ecosystem,
-                severity: severity::from_word(&severity),
-                score,
-                summary,
             });
         }
         Ok(out)
