@@ -11,34 +11,26 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The layout [`SCHEMA`] creates, kept in SQLite's `user_version`. Stores written before it was
-/// versioned (layout 1, `user_version` 0) are migrated on open; newer ones are refused.
-const SCHEMA_VERSION: i64 = 2;
-
-/// Lookups read one package's rows in a row: `affected` is clustered by (key, package), and
-/// `seq` (import order, global) keeps the order rows were stored in. Both tables are keyed by
-/// their text ids directly (WITHOUT ROWID), so a lookup and its join are one B-tree search each.
 const SCHEMA: &str = "
-CREATE TABLE advisories (
+CREATE TABLE IF NOT EXISTS advisories (
     id TEXT PRIMARY KEY,
     modified TEXT NOT NULL,
     published TEXT,
     summary TEXT NOT NULL,
     aliases TEXT NOT NULL,
     source TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE affected (
-    key TEXT NOT NULL,
-    package TEXT NOT NULL,
-    seq INTEGER NOT NULL,
+);
+CREATE TABLE IF NOT EXISTS affected (
     advisory_id TEXT NOT NULL REFERENCES advisories(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
     ecosystem TEXT NOT NULL,
+    package TEXT NOT NULL,
     matching TEXT NOT NULL,
     severity TEXT NOT NULL,
-    score REAL,
-    PRIMARY KEY (key, package, seq)
-) WITHOUT ROWID;
-CREATE INDEX affected_advisory ON affected(advisory_id);
+    score REAL
+);
+CREATE INDEX IF NOT EXISTS affected_lookup ON affected(key, package);
+CREATE INDEX IF NOT EXISTS affected_advisory ON affected(advisory_id);
 CREATE TABLE IF NOT EXISTS imports (
     finished_at TEXT NOT NULL,
     sources TEXT NOT NULL,
@@ -46,22 +38,6 @@ CREATE TABLE IF NOT EXISTS imports (
     withdrawn INTEGER NOT NULL,
     rejected INTEGER NOT NULL
 );
-";
-
-/// Layout 1 (rowid tables, a secondary index for lookups) to [`SCHEMA`], run around it: set the
-/// old tables aside, then copy them over. The old rowid of a row is its import order: its `seq`.
-const SET_ASIDE_LAYOUT_1: &str = "
-ALTER TABLE affected RENAME TO affected_v1;
-ALTER TABLE advisories RENAME TO advisories_v1;
-DROP INDEX affected_lookup;
-DROP INDEX affected_advisory;
-";
-const COPY_LAYOUT_1: &str = "
-INSERT INTO advisories SELECT id, modified, published, summary, aliases, source FROM advisories_v1;
-INSERT INTO affected (key, package, seq, advisory_id, ecosystem, matching, severity, score)
-    SELECT key, package, rowid, advisory_id, ecosystem, matching, severity, score FROM affected_v1;
-DROP TABLE affected_v1;
-DROP TABLE advisories_v1;
 ";
 
 /// One advisory's statement about one package, as stored, with what the report needs of the
@@ -114,8 +90,7 @@ impl Store {
         // recompile the statement on every rebinding (its plan can depend on bound values), which
         // cost more than the lookups themselves.
         conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
-        let mut conn = conn;
-        prepare_layout(&mut conn).with_context(|| format!("cannot use the store {}", path.display()))?;
+        conn.execute_batch(SCHEMA).with_context(|| format!("{} is not an ecr-engine store", path.display()))?;
         Ok(Store { conn, path: path.to_path_buf() })
     }
 
@@ -132,8 +107,7 @@ impl Store {
     /// or interrupted import leaves the data as it was.
     pub fn begin_import(&mut self) -> Result<AdvisoryImport<'_>> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let last_seq = tx.query_row("SELECT coalesce(max(seq), 0) FROM affected", [], |r| r.get(0))?;
-        Ok(AdvisoryImport { tx, last_seq, stored: 0, withdrawn: 0, unchanged: 0 })
+        Ok(AdvisoryImport { tx, stored: 0, withdrawn: 0, unchanged: 0 })
     }
 
     pub fn status(&self) -> Result<DbStatus> {
@@ -154,39 +128,6 @@ impl Store {
     }
 }
 
-/// Creates the tables of a new store or migrates an older one. Only a store not already at
-/// [`SCHEMA_VERSION`] takes the write lock, so scans never wait for a running import here.
-fn prepare_layout(conn: &mut Connection) -> Result<()> {
-    let current = |conn: &Connection| -> Result<i64> {
-        conn.pragma_query_value(None, "user_version", |r| r.get(0)).context("not an ecr-engine store")
-    };
-    if current(conn)? == SCHEMA_VERSION {
-        return Ok(());
-    }
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    // Another process may have created or migrated it meanwhile.
-    let version = current(&tx)?;
-    let has_tables: bool =
-        tx.query_row("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'advisories'", [], |r| {
-            r.get(0)
-        })?;
-    match version {
-        SCHEMA_VERSION => return Ok(()),
-        0 if !has_tables => tx.execute_batch(SCHEMA)?,
-        0 => [SET_ASIDE_LAYOUT_1, SCHEMA, COPY_LAYOUT_1]
-            .into_iter()
-            .try_for_each(|batch| tx.execute_batch(batch))
-            .context("cannot migrate the store from the layout of earlier ecr-engine versions")?,
-        newer => anyhow::bail!(
-            "the store has layout {newer}, written by a newer ecr-engine than this one (layout {SCHEMA_VERSION}); \
-             upgrade ecr-engine or point --db at another file"
-        ),
-    }
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    tx.commit()?;
-    Ok(())
-}
-
 #[derive(Debug, serde::Serialize)]
 pub struct DbStatus {
     pub path: PathBuf,
@@ -205,8 +146,6 @@ pub struct EcosystemStatus {
 
 pub struct AdvisoryImport<'a> {
     tx: Transaction<'a>,
-    /// The import order of the last row stored (see `affected.seq`).
-    last_seq: i64,
     pub stored: u64,
     pub withdrawn: u64,
     pub unchanged: u64,
@@ -242,13 +181,12 @@ impl AdvisoryImport<'_> {
             ],
         )?;
         let mut insert = self.tx.prepare_cached(
-            "INSERT INTO affected (advisory_id, key, ecosystem, package, matching, severity, score, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO affected (advisory_id, key, ecosystem, package, matching, severity, score) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for affected in &record.affected {
             let Some(package) = &affected.package else { continue };
             let Some(key) = ecosystem::key_for_osv(&package.ecosystem) else { continue };
             let (severity, score) = severity::assess(record, Some(affected));
-            self.last_seq += 1;
             insert.execute(params![
                 record.id,
                 key,
@@ -256,8 +194,7 @@ impl AdvisoryImport<'_> {
                 package.name,
                 serde_json::to_string(&affected.matching)?,
                 crate::report::severity_name(severity),
-                score,
-                self.last_seq
+                score
             ])?;
         }
         self.stored += 1;
@@ -279,8 +216,7 @@ impl AdvisorySource for Store {
     fn affected(&self, key: &str, package: &str) -> Result<Vec<StoredAffected>> {
         let mut statement = self.conn.prepare_cached(
             "SELECT f.advisory_id, f.ecosystem, f.matching, f.severity, f.score, a.aliases, a.summary
-             FROM affected f JOIN advisories a ON a.id = f.advisory_id WHERE f.key = ?1 AND f.package = ?2
-             ORDER BY f.seq",
+             FROM affected f JOIN advisories a ON a.id = f.advisory_id WHERE f.key = ?1 AND f.package = ?2",
         )?;
         let mut rows = statement.query(params![key, package])?;
         let mut out = Vec::new();
@@ -300,138 +236,5 @@ impl AdvisorySource for Store {
             });
         }
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::vuln::osv::{Event, Range};
-    use serde_json::json;
-
-    fn record(id: &str, fixed: &str) -> Record {
-        serde_json::from_value(json!({
-            "id": id,
-            "modified": "2024-06-01T00:00:00Z",
-            "upstream": [format!("CVE-{id}")],
-            "summary": format!("flaw {id}"),
-            "affected": [
-                {"package": {"ecosystem": "Debian:12", "name": "openssl"},
-                 "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]},
-                {"package": {"ecosystem": "Debian:12", "name": "openssl"}, "versions": ["1.0-1"]}
-            ]
-        }))
-        .unwrap()
-    }
-
-    fn ecosystem_range(fixed: &str) -> Matching {
-        let events = vec![
-            Event { introduced: Some("0".into()), ..Event::default() },
-            Event { fixed: Some(fixed.into()), ..Event::default() },
-        ];
-        Matching { ranges: vec![Range { kind: "ECOSYSTEM".into(), events }], versions: Vec::new() }
-    }
-
-    fn import(store: &mut Store, records: &[Record]) {
-        let mut import = store.begin_import().unwrap();
-        for record in records {
-            import.put(record, "test").unwrap();
-        }
-        import.commit("test", 0).unwrap();
-    }
-
-    /// (advisory, ranges) in the order lookups return them.
-    fn rows(store: &Store) -> Vec<(String, Matching)> {
-        let rows = store.affected("debian:12", "openssl").unwrap();
-        rows.into_iter().map(|r| (r.advisory_id, r.matching)).collect()
-    }
-
-    #[test]
-    fn stored_rows_read_back_in_import_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-        import(&mut store, &[record("B-2", "2.0-1"), record("A-1", "1.5-1")]);
-        // A newer copy of B-2 replaces it and so comes last.
-        let mut newer = record("B-2", "2.1-1");
-        newer.modified = "2024-07-01T00:00:00Z".into();
-        import(&mut store, &[newer]);
-        let versions = Matching { ranges: Vec::new(), versions: vec!["1.0-1".into()] };
-        assert_eq!(
-            rows(&store),
-            vec![
-                ("A-1".to_string(), ecosystem_range("1.5-1")),
-                ("A-1".to_string(), versions.clone()),
-                ("B-2".to_string(), ecosystem_range("2.1-1")),
-                ("B-2".to_string(), versions),
-            ]
-        );
-        let first = &store.affected("debian:12", "openssl").unwrap()[0];
-        assert_eq!((first.aliases.clone(), first.summary.as_str()), (vec!["CVE-A-1".to_string()], "flaw A-1"));
-        assert!(store.affected("debian:12", "zlib").unwrap().is_empty());
-    }
-
-    /// The layout ecr-engine wrote before the store was versioned.
-    const LAYOUT_1: &str = "
-        CREATE TABLE advisories (id TEXT PRIMARY KEY, modified TEXT NOT NULL, published TEXT,
-            summary TEXT NOT NULL, aliases TEXT NOT NULL, source TEXT NOT NULL);
-        CREATE TABLE affected (advisory_id TEXT NOT NULL REFERENCES advisories(id) ON DELETE CASCADE,
-            key TEXT NOT NULL, ecosystem TEXT NOT NULL, package TEXT NOT NULL, matching TEXT NOT NULL,
-            severity TEXT NOT NULL, score REAL);
-        CREATE INDEX affected_lookup ON affected(key, package);
-        CREATE INDEX affected_advisory ON affected(advisory_id);
-        CREATE TABLE imports (finished_at TEXT NOT NULL, sources TEXT NOT NULL, stored INTEGER NOT NULL,
-            withdrawn INTEGER NOT NULL, rejected INTEGER NOT NULL);
-        INSERT INTO advisories VALUES ('Z-9', '2024-01-01', NULL, 'old flaw', '[\"CVE-Z-9\"]', 'dump.zip');
-        INSERT INTO advisories VALUES ('A-1', '2024-01-01', NULL, 'older flaw', '[]', 'dump.zip');
-        INSERT INTO affected VALUES ('Z-9', 'debian:12', 'Debian:12', 'openssl',
-            '{\"ranges\":[{\"type\":\"ECOSYSTEM\",\"events\":[{\"introduced\":\"0\"},{\"fixed\":\"3.0-1\"}]}]}', 'HIGH', 7.5);
-        INSERT INTO affected VALUES ('A-1', 'debian:12', 'Debian:12', 'openssl',
-            '{\"ranges\":[{\"type\":\"ECOSYSTEM\",\"events\":[{\"introduced\":\"0\"},{\"fixed\":\"1.0-1\"}]}]}', 'LOW', NULL);
-        INSERT INTO imports VALUES ('2024-01-02T00:00:00Z', 'dump.zip', 2, 0, 0);
-    ";
-
-    #[test]
-    fn unversioned_store_is_migrated_keeping_its_data_and_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
-        Connection::open(&path).unwrap().execute_batch(LAYOUT_1).unwrap();
-
-        let mut store = Store::open(&path).unwrap();
-        let version: i64 = store.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
-        let found = store.affected("debian:12", "openssl").unwrap();
-        let summary: Vec<_> = found
-            .iter()
-            .map(|r| (r.advisory_id.as_str(), r.severity, r.score, r.aliases.clone(), r.summary.as_str()))
-            .collect();
-        assert_eq!(
-            summary,
-            vec![
-                ("Z-9", Severity::High, Some(7.5), vec!["CVE-Z-9".to_string()], "old flaw"),
-                ("A-1", Severity::Low, None, Vec::new(), "older flaw"),
-            ]
-        );
-        assert_eq!(found[0].matching, ecosystem_range("3.0-1"));
-        assert_eq!(store.status().unwrap().last_import.unwrap().1, "dump.zip");
-
-        // Rows imported after the migration come after the migrated ones; replacing one works.
-        import(&mut store, &[record("B-2", "2.0-1")]);
-        let mut newer = record("Z-9", "3.1-1");
-        newer.affected.truncate(1);
-        import(&mut store, &[newer]);
-        let ids: Vec<String> = rows(&store).into_iter().map(|(id, _)| id).collect();
-        assert_eq!(ids, ["A-1", "B-2", "B-2", "Z-9"]);
-        drop(store);
-        // Opening again finds the current layout and changes nothing.
-        assert_eq!(rows(&Store::open(&path).unwrap()).len(), 4);
-    }
-
-    #[test]
-    fn store_from_a_newer_version_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("new.db");
-        Connection::open(&path).unwrap().pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
-        let error = format!("{:#}", Store::open(&path).err().unwrap());
-        assert!(error.contains("newer ecr-engine"), "{error}");
     }
 }
