@@ -238,3 +238,71 @@ impl AdvisorySource for Store {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vuln::osv::{Event, Range};
+    use serde_json::json;
+
+    fn record(id: &str, fixed: &str) -> Record {
+        serde_json::from_value(json!({
+            "id": id,
+            "modified": "2024-06-01T00:00:00Z",
+            "upstream": [format!("CVE-{id}")],
+            "summary": format!("flaw {id}"),
+            "affected": [
+                {"package": {"ecosystem": "Debian:12", "name": "openssl"},
+                 "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]},
+                {"package": {"ecosystem": "Debian:12", "name": "openssl"}, "versions": ["1.0-1"]}
+            ]
+        }))
+        .unwrap()
+    }
+
+    fn ecosystem_range(fixed: &str) -> Matching {
+        let events = vec![
+            Event { introduced: Some("0".into()), ..Event::default() },
+            Event { fixed: Some(fixed.into()), ..Event::default() },
+        ];
+        Matching { ranges: vec![Range { kind: "ECOSYSTEM".into(), events }], versions: Vec::new() }
+    }
+
+    fn import(store: &mut Store, records: &[Record]) {
+        let mut import = store.begin_import().unwrap();
+        for record in records {
+            import.put(record, "test").unwrap();
+        }
+        import.commit("test", 0).unwrap();
+    }
+
+    /// (advisory, ranges) in the order lookups return them.
+    fn rows(store: &Store) -> Vec<(String, Matching)> {
+        let rows = store.affected("debian:12", "openssl").unwrap();
+        rows.into_iter().map(|r| (r.advisory_id, r.matching)).collect()
+    }
+
+    #[test]
+    fn stored_rows_read_back_in_import_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        import(&mut store, &[record("B-2", "2.0-1"), record("A-1", "1.5-1")]);
+        // A newer copy of B-2 replaces it and so comes last.
+        let mut newer = record("B-2", "2.1-1");
+        newer.modified = "2024-07-01T00:00:00Z".into();
+        import(&mut store, &[newer]);
+        let versions = Matching { ranges: Vec::new(), versions: vec!["1.0-1".into()] };
+        assert_eq!(
+            rows(&store),
+            vec![
+                ("A-1".to_string(), ecosystem_range("1.5-1")),
+                ("A-1".to_string(), versions.clone()),
+                ("B-2".to_string(), ecosystem_range("2.1-1")),
+                ("B-2".to_string(), versions),
+            ]
+        );
+        let first = &store.affected("debian:12", "openssl").unwrap()[0];
+        assert_eq!((first.aliases.clone(), first.summary.as_str()), (vec!["CVE-A-1".to_string()], "flaw A-1"));
+        assert!(store.affected("debian:12", "zlib").unwrap().is_empty());
+    }
+}
