@@ -39,6 +39,9 @@ fn dev_only(package: &PackageEntry) -> bool {
         && package.properties.get("declared-only").is_some_and(|s| s == "true")
 }
 
+/// A lookup (key, name) and the packages that share it: their position and version to match.
+type SharedLookup = ((String, String), Vec<(usize, String)>);
+
 /// Matches every package; results are sorted by severity (worst first), then package and id.
 pub fn match_packages(
     source: &dyn AdvisorySource,
@@ -48,8 +51,7 @@ pub fn match_packages(
 ) -> Result<Vec<VulnerabilityEntry>> {
     // Many binary packages share one source package: look each up once, match all its binary
     // packages against the rows, and let the rows go before the next lookup.
-    // (key, name) -> the packages (position, version to match) that look it up.
-    let mut lookups: Vec<((String, String), Vec<(usize, String)>)> = Vec::new();
+    let mut lookups: Vec<SharedLookup> = Vec::new();
     let mut index_of: HashMap<(String, String), usize> = HashMap::new();
     for (position, package) in packages.iter().enumerate() {
         if dev_only(package) && !options.include_dev {
