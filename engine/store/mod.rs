@@ -130,6 +130,10 @@ fn connect(path: &Path) -> Result<Connection> {
     // cache through mmap, and a larger SQLite cache) rather than a read syscall each.
     conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
     conn.pragma_update(None, "cache_size", -65536)?;
+    // Lookups bind a new package name each time; without the stability guarantee SQLite may
+    // recompile the statement on every rebinding (its plan can depend on bound values), which
+    // cost more than the lookups themselves.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.execute_batch(SCHEMA).with_context(|| format!("{} is not an ecr-engine store", path.display()))?;
     Ok(conn)
 }
@@ -272,30 +276,91 @@ impl AdvisorySource for Store {
             "SELECT f.advisory_id, f.ecosystem, f.matching, f.severity, f.score, a.aliases, a.summary
              FROM affected f JOIN advisories a ON a.id = f.advisory_id WHERE f.key = ?1 AND f.package = ?2",
         )?;
-        let rows = statement.query_map(params![key, package], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-            ))
-        })?;
+        let mut rows = statement.query(params![key, package])?;
         let mut out = Vec::new();
-        for row in rows {
-            let (advisory_id, ecosystem, matching, severity, score, aliases, summary) = row?;
+        while let Some(row) = rows.next()? {
+            // Ranges and aliases are parsed straight from SQLite's buffer, never copied to a String.
+            let advisory_id: String = row.get(0)?;
+            let matching = row.get_ref(2)?.as_str()?;
+            let aliases = row.get_ref(5)?.as_str()?;
             out.push(StoredAffected {
-                matching: serde_json::from_str(&matching).with_context(|| format!("stored ranges of {advisory_id}"))?,
-                aliases: serde_json::from_str(&aliases).with_context(|| format!("stored aliases of {advisory_id}"))?,
+                matching: serde_json::from_str(matching).with_context(|| format!("stored ranges of {advisory_id}"))?,
+                aliases: serde_json::from_str(aliases).with_context(|| format!("stored aliases of {advisory_id}"))?,
+                ecosystem: row.get(1)?,
+                severity: severity::from_word(row.get_ref(3)?.as_str()?),
+                score: row.get(4)?,
+                summary: row.get(6)?,
                 advisory_id,
-                ecosystem,
-                severity: severity::from_word(&severity),
-                score,
-                summary,
             });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vuln::osv::{Event, Range};
+    use serde_json::json;
+
+    fn record(id: &str, fixed: &str) -> Record {
+        serde_json::from_value(json!({
+            "id": id,
+            "modified": "2024-06-01T00:00:00Z",
+            "upstream": [format!("CVE-{id}")],
+            "summary": format!("flaw {id}"),
+            "affected": [
+                {"package": {"ecosystem": "Debian:12", "name": "openssl"},
+                 "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]},
+                {"package": {"ecosystem": "Debian:12", "name": "openssl"}, "versions": ["1.0-1"]}
+            ]
+        }))
+        .unwrap()
+    }
+
+    fn ecosystem_range(fixed: &str) -> Matching {
+        let events = vec![
+            Event { introduced: Some("0".into()), ..Event::default() },
+            Event { fixed: Some(fixed.into()), ..Event::default() },
+        ];
+        Matching { ranges: vec![Range { kind: "ECOSYSTEM".into(), events }], versions: Vec::new() }
+    }
+
+    fn import(store: &mut Store, records: &[Record]) {
+        let mut import = store.begin_import().unwrap();
+        for record in records {
+            import.put(record, "test").unwrap();
+        }
+        import.commit("test", 0).unwrap();
+    }
+
+    /// (advisory, ranges) in the order lookups return them.
+    fn rows(store: &Store) -> Vec<(String, Matching)> {
+        let rows = store.affected("debian:12", "openssl").unwrap();
+        rows.into_iter().map(|r| (r.advisory_id, r.matching)).collect()
+    }
+
+    #[test]
+    fn stored_rows_read_back_in_import_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        import(&mut store, &[record("B-2", "2.0-1"), record("A-1", "1.5-1")]);
+        // A newer copy of B-2 replaces it and so comes last.
+        let mut newer = record("B-2", "2.1-1");
+        newer.modified = "2024-07-01T00:00:00Z".into();
+        import(&mut store, &[newer]);
+        let versions = Matching { ranges: Vec::new(), versions: vec!["1.0-1".into()] };
+        assert_eq!(
+            rows(&store),
+            vec![
+                ("A-1".to_string(), ecosystem_range("1.5-1")),
+                ("A-1".to_string(), versions.clone()),
+                ("B-2".to_string(), ecosystem_range("2.1-1")),
+                ("B-2".to_string(), versions),
+            ]
+        );
+        let first = &store.affected("debian:12", "openssl").unwrap()[0];
+        assert_eq!((first.aliases.clone(), first.summary.as_str()), (vec!["CVE-A-1".to_string()], "flaw A-1"));
+        assert!(store.affected("debian:12", "zlib").unwrap().is_empty());
     }
 }

@@ -9,6 +9,7 @@ use crate::vuln::osv::{Event, Matching};
 use crate::vuln::version::Scheme;
 use anyhow::Result;
 use std::cmp::Ordering;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -38,6 +39,9 @@ fn dev_only(package: &PackageEntry) -> bool {
         && package.properties.get("declared-only").is_some_and(|s| s == "true")
 }
 
+/// A lookup (key, name) and the packages that share it: their position and version to match.
+type SharedLookup = ((String, String), Vec<(usize, String)>);
+
 /// Matches every package; results are sorted by severity (worst first), then package and id.
 pub fn match_packages(
     source: &dyn AdvisorySource,
@@ -45,26 +49,42 @@ pub fn match_packages(
     os: Option<(&str, &str)>,
     options: MatchOptions,
 ) -> Result<Vec<VulnerabilityEntry>> {
-    // Many binary packages share one source package: look each up once.
-    let mut advisories: HashMap<(String, String), Vec<StoredAffected>> = HashMap::new();
-    let mut found = Vec::new();
-    for package in packages {
+    // Many binary packages share one source package: look each up once, match all its binary
+    // packages against the rows, and let the rows go before the next lookup.
+    let mut lookups: Vec<SharedLookup> = Vec::new();
+    let mut index_of: HashMap<(String, String), usize> = HashMap::new();
+    for (position, package) in packages.iter().enumerate() {
         if dev_only(package) && !options.include_dev {
             continue;
         }
-        let Some(lookup) = lookup_for(package, os) else { continue };
-        let key = (lookup.key.clone(), lookup.name.clone());
-        if !advisories.contains_key(&key) {
-            let rows = source.affected(&lookup.key, &lookup.name)?;
-            advisories.insert(key.clone(), rows);
+        let Some(Lookup { key, name, version }) = lookup_for(package, os) else { continue };
+        match index_of.entry((key, name)) {
+            Entry::Occupied(entry) => lookups[*entry.get()].1.push((position, version)),
+            Entry::Vacant(entry) => {
+                lookups.push((entry.key().clone(), vec![(position, version)]));
+                entry.insert(lookups.len() - 1);
+            }
         }
-        let hits: Vec<Hit> = advisories[&key].iter().filter_map(|row| evaluate(row, &lookup.version)).collect();
-        found.extend(merge_aliases(package, hits));
     }
-    found.sort_by(|a, b| {
-        b.severity.cmp(&a.severity).then_with(|| a.package.cmp(&b.package)).then_with(|| a.id.cmp(&b.id))
+    // Each finding keeps its package's position, so that ties in the final order stay in
+    // package order whatever order the lookups ran in.
+    let mut found: Vec<(usize, VulnerabilityEntry)> = Vec::new();
+    for ((key, name), users) in &lookups {
+        let rows = source.affected(key, name)?;
+        for (position, version) in users {
+            let (position, package) = (*position, &packages[*position]);
+            let hits: Vec<Hit> = rows.iter().filter_map(|row| evaluate(row, version)).collect();
+            found.extend(merge_aliases(package, hits).into_iter().map(|entry| (position, entry)));
+        }
+    }
+    found.sort_by(|(a_position, a), (b_position, b)| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.package.cmp(&b.package))
+            .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a_position.cmp(b_position))
     });
-    Ok(found)
+    Ok(found.into_iter().map(|(_, entry)| entry).collect())
 }
 
 struct Hit<'a> {
