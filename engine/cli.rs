@@ -60,8 +60,8 @@ enum Command {
         /// Also match development dependencies that are only declared in lockfiles.
         #[arg(long)]
         include_dev_deps: bool,
-        #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -69,8 +69,8 @@ enum Command {
     History {
         /// Only scans of this repository (or of this target).
         repository: Option<String>,
-        #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -80,8 +80,8 @@ enum Command {
     Diff {
         a: String,
         b: String,
-        #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -92,12 +92,19 @@ enum Command {
     },
 }
 
+/// How the commands that show stored data print it; they have no SARIF or CycloneDX form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ListFormat {
+    Table,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 enum CacheCommand {
     /// Show how many layers are cached and how much space they take.
     Status {
-        #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -137,8 +144,8 @@ enum DbCommand {
     },
     /// Show what vulnerability data is loaded and when it was imported.
     Status {
-        #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -358,16 +365,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let results =
                 history::rescan(&store, repository.as_deref(), MatchOptions { include_dev: include_dev_deps })?;
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&results)?),
-                _ => print!("{}", history::rescan_table(&results)),
+                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&results)?),
+                ListFormat::Table => print!("{}", history::rescan_table(&results)),
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::History { repository, format, db } => {
             let scans = existing_store(&db)?.list(repository.as_deref())?;
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&scans)?),
-                _ => print!("{}", history::history_table(&scans)),
+                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&scans)?),
+                ListFormat::Table => print!("{}", history::history_table(&scans)),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -375,8 +382,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let store = existing_store(&db)?;
             let diff = history::diff(&history::find_scan(&store, &a)?, &history::find_scan(&store, &b)?);
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&diff)?),
-                _ => print!("{}", history::diff_table(&diff)),
+                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&diff)?),
+                ListFormat::Table => print!("{}", history::diff_table(&diff)),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -396,8 +403,8 @@ fn run_cache(command: CacheCommand) -> Result<ExitCode> {
         CacheCommand::Status { format, db } => {
             let status = SqliteLayerCache::open(existing_store(&db)?.path())?.status()?;
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&status)?),
-                _ => {
+                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&status)?),
+                ListFormat::Table => {
                     println!("Store:        {}", db.path().display());
                     println!("Layers:       {}", status.entries);
                     println!("Stored size:  {} bytes", status.stored_bytes);
@@ -521,8 +528,8 @@ fn run_db(command: DbCommand) -> Result<ExitCode> {
             };
             let status = store.status()?;
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&status)?),
-                _ => {
+                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&status)?),
+                ListFormat::Table => {
                     println!("Store:      {}", status.path.display());
                     println!("Advisories: {}", status.advisories);
                     match &status.last_import {
