@@ -13,6 +13,7 @@ pub mod layer;
 pub mod model;
 pub mod plugin;
 pub mod policy;
+pub mod registry;
 pub mod report;
 pub mod rootfs;
 pub mod scan;
