@@ -30,7 +30,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Scan one image: docker-archive:PATH, oci-archive:PATH, oci:DIR[:REF], dir:PATH, or a bare path.
+    /// Scan one image: docker-archive:PATH, oci-archive:PATH, oci:DIR[:REF], dir:PATH, a bare path,
+    /// or a registry image HOST[:PORT]/REPO[:TAG|@DIGEST] (also docker://REF).
     ///
     /// Exit status: 0 complete; 1 the scan could not run; 3 the report is incomplete (a layer or
     /// a plugin failed; the report says which); --exit-code N when findings remain.
@@ -137,6 +138,8 @@ struct ScanArgs {
     db: DbArgs,
     #[command(flatten)]
     plugins: PluginArgs,
+    #[command(flatten)]
+    registry: crate::registry::args::RegistryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -226,6 +229,7 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode> {
     let options = ScanOptions {
         platform: args.platform.as_deref().map(Platform::parse).transpose()?,
         limits: LayerLimits { max_layer_bytes: args.max_layer_size, max_file_bytes: args.max_file_size },
+        registry: args.registry.options()?,
     };
     let ignore = match &args.ignore_file {
         Some(path) => policy::read_ignore_file(path)?,

@@ -5,6 +5,7 @@ use crate::image::{self, Platform, ResolvedImage};
 use crate::layer::{self, LayerContents, LayerLimits, Selector};
 use crate::model::{Finding, ImageFile, ImageInfo, Package};
 use crate::plugin::{PluginHost, PluginRun, RunStatus};
+use crate::registry::{self, RegistryOptions};
 use crate::report::Report;
 use crate::rootfs;
 use crate::source::Target;
@@ -19,6 +20,8 @@ pub struct ScanOptions {
     /// `None`: linux/amd64, or the only platform the image has.
     pub platform: Option<Platform>,
     pub limits: LayerLimits,
+    /// How to reach and log in to registries.
+    pub registry: RegistryOptions,
 }
 
 /// What the analyzers saw and said, before it is shaped into a report.
@@ -73,7 +76,12 @@ pub fn scan(target_text: &str, host: &PluginHost, options: &ScanOptions) -> Resu
             report
         }
         _ => {
-            let image = image::resolve(&target, options.platform.as_ref())?;
+            let image = match &target {
+                Target::Registry(reference) => {
+                    registry::resolve(reference, &options.registry, options.platform.as_ref())?
+                }
+                local => image::resolve(local, options.platform.as_ref())?,
+            };
             scan_image(target_text, &image, host, &selector, options)
         }
     };

@@ -57,8 +57,8 @@ impl Default for RetryPolicy {
 
 /// The HTTP agent blob downloads (and registry calls) use: statuses are inspected, not turned
 /// into errors; bodies are asked for unencoded so Range offsets count blob bytes; a stalled
-/// connection times out instead of hanging the scan. Redirects keep ureq's default of dropping
-/// `Authorization` when they leave the host, so credentials never reach a storage backend.
+/// connection times out instead of hanging the scan. Redirects keep ureq's default of never
+/// forwarding `Authorization`, so credentials never reach a storage backend.
 pub fn http_agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
