@@ -35,7 +35,8 @@ enum Command {
     ///
     /// Exit status: 0 complete; 1 the scan could not run; 3 the report is incomplete (a layer or
     /// a plugin failed; the report says which); --exit-code N when findings remain.
-    Scan(ScanArgs),
+    // Boxed: the scan flags dwarf the other commands' (clippy::large_enum_variant).
+    Scan(Box<ScanArgs>),
     /// Manage the vulnerability data (OSV records) in the store.
     Db {
         #[command(subcommand)]
@@ -214,7 +215,7 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Scan(args) => run_scan(args),
+        Command::Scan(args) => run_scan(*args),
         Command::Db { command } => run_db(command),
         Command::Plugins { command: PluginsCommand::List(args) } => {
             let host = PluginHost::load(&args.options()?)?;

@@ -180,10 +180,12 @@ impl Front {
     }
 }
 
+type Headers = Vec<(String, String)>;
+
 struct Request {
     method: String,
     path: String,
-    headers: Vec<(String, String)>,
+    headers: Headers,
 }
 
 impl Request {
@@ -287,7 +289,7 @@ impl FrontState {
             let left = self.faults_left.load(Ordering::SeqCst);
             if left > 0 && self.faults_left.compare_exchange(left, left - 1, Ordering::SeqCst, Ordering::SeqCst).is_ok()
             {
-                if left % 2 == 0 {
+                if left.is_multiple_of(2) {
                     respond(
                         stream,
                         429,
@@ -334,7 +336,7 @@ impl FrontState {
 
     /// Sends the request on to the registry (without the front's Authorization) and reads the
     /// whole answer.
-    fn forward(&self, request: &Request) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+    fn forward(&self, request: &Request) -> std::io::Result<(u16, Headers, Vec<u8>)> {
         let mut upstream = TcpStream::connect(self.upstream)?;
         // HTTP/1.0: the registry answers unchunked and closes, so the body is everything after the head.
         let mut head = format!("{} {} HTTP/1.0\r\nHost: {}\r\n", request.method, request.path, self.upstream);
