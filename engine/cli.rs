@@ -4,7 +4,7 @@ use crate::image::Platform;
 use crate::layer::LayerLimits;
 use crate::plugin::{self, Limits, PluginHost, PluginOptions};
 use crate::policy::{self, Policy};
-use crate::report::Format;
+use crate::report::{Format, Report};
 use crate::scan::{self, ScanOptions};
 use crate::store::{self, AdvisorySource, Store};
 use crate::vuln::{self, import, matcher::MatchOptions};
@@ -42,6 +42,8 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    #[command(flatten)]
+    Aws(crate::aws::cli::AwsCommand),
     /// Inspect analyzer plugins.
     Plugins {
         #[command(subcommand)]
@@ -99,8 +101,9 @@ enum PluginsCommand {
 
 #[derive(Debug, Args)]
 struct ScanArgs {
-    /// What to scan, in skopeo's syntax.
-    target: String,
+    /// What to scan, in skopeo's syntax (an ECR image: ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG).
+    #[arg(required_unless_present = "all")]
+    target: Option<String>,
     /// Platform to pick from a multi-platform image: os/arch[/variant]. Default: linux/amd64, or
     /// the image's only platform.
     #[arg(long)]
@@ -141,6 +144,8 @@ struct ScanArgs {
     plugins: PluginArgs,
     #[command(flatten)]
     registry: crate::registry::args::RegistryArgs,
+    #[command(flatten)]
+    ecr: crate::aws::cli::EcrScanArgs,
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +222,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => run_scan(*args),
         Command::Db { command } => run_db(command),
+        Command::Aws(command) => crate::aws::cli::run(command),
         Command::Plugins { command: PluginsCommand::List(args) } => {
             let host = PluginHost::load(&args.options()?)?;
             print!("{}", plugin::describe_plugins(&host));
@@ -231,6 +237,7 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode> {
         platform: args.platform.as_deref().map(Platform::parse).transpose()?,
         limits: LayerLimits { max_layer_bytes: args.max_layer_size, max_file_bytes: args.max_file_size },
         registry: args.registry.options()?,
+        ecr: args.ecr.access(args.target.as_deref())?,
     };
     let ignore = match &args.ignore_file {
         Some(path) => policy::read_ignore_file(path)?,
@@ -247,15 +254,26 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode> {
         skip_checks: args.skip_check.clone(),
     };
     let today = time::OffsetDateTime::now_utc().date();
-    let store = Store::open_existing(&args.db.path())?;
-    let mut report = scan::scan(&args.target, &host, &options)?;
-    vuln::assess(
-        &mut report,
-        store.as_ref().map(|s| s as &dyn AdvisorySource),
-        today,
-        MatchOptions { include_dev: args.include_dev_deps },
-    )?;
-    policy.apply(&mut report, today);
+    // One connection, shared by the images of `scan --all` one at a time.
+    let store = std::sync::Mutex::new(Store::open_existing(&args.db.path())?);
+    // The one-image scan: `scan --all` runs it per image.
+    let scan_one = |target: &str| -> Result<Report> {
+        let mut report = scan::scan(target, &host, &options)?;
+        let store = store.lock().map_err(|_| anyhow::anyhow!("the store lock is poisoned"))?;
+        vuln::assess(
+            &mut report,
+            store.as_ref().map(|s| s as &dyn AdvisorySource),
+            today,
+            MatchOptions { include_dev: args.include_dev_deps },
+        )?;
+        policy.apply(&mut report, today);
+        Ok(report)
+    };
+    let Some(target) = args.target.as_deref() else {
+        let access = options.ecr.as_deref().context("scan needs a TARGET or --all")?;
+        return crate::aws::cli::run_scan_all(&args.ecr, access, matches!(args.format, Format::Json), &scan_one);
+    };
+    let report = scan_one(target)?;
     let rendered = report.render(args.format);
     match &args.output {
         Some(path) => {
@@ -263,7 +281,7 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode> {
                 .with_context(|| format!("cannot write the report to {}", path.display()))?;
             eprintln!(
                 "{}: {} packages, {} issues{}; report written to {}",
-                args.target,
+                target,
                 report.packages.len(),
                 report.issues.len(),
                 if report.complete { "" } else { " (INCOMPLETE)" },

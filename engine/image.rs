@@ -238,7 +238,9 @@ pub fn resolve(target: &Target, platform: Option<&Platform>) -> Result<ResolvedI
                 .with_context(|| format!("oci layout {}", path.display()))
         }
         Target::RootFs { .. } => bail!("a root filesystem has no manifest"),
-        Target::Registry(reference) => bail!("{reference} is in a registry: registry::resolve reads it"),
+        Target::Registry(reference) | Target::Ecr(reference) => {
+            bail!("{reference} is in a registry: registry::resolve reads it")
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! view) -> `plugin` (sandboxed analyzers) -> `report`. `rootfs` reads unpacked root filesystems;
 //! `scan` wires the stages together; `cli` is the command line.
 
+pub mod aws;
 pub mod cli;
 pub mod digest;
 pub mod image;

@@ -22,6 +22,8 @@ pub struct ScanOptions {
     pub limits: LayerLimits,
     /// How to reach and log in to registries.
     pub registry: RegistryOptions,
+    /// AWS access for ECR targets (connected on first use, shared by a run's images).
+    pub ecr: Option<std::sync::Arc<crate::aws::EcrAccess>>,
 }
 
 /// What the analyzers saw and said, before it is shaped into a report.
@@ -79,6 +81,10 @@ pub fn scan(target_text: &str, host: &PluginHost, options: &ScanOptions) -> Resu
             let image = match &target {
                 Target::Registry(reference) => {
                     registry::resolve(reference, &options.registry, options.platform.as_ref())?
+                }
+                Target::Ecr(reference) => {
+                    let access = options.ecr.as_deref().context("scanning from ECR needs AWS settings")?;
+                    crate::aws::pull::resolve(reference, access, options.platform.as_ref())?
                 }
                 local => image::resolve(local, options.platform.as_ref())?,
             };

@@ -22,6 +22,9 @@ pub enum Target {
     RootFs { path: PathBuf },
     /// `docker://REF` or a bare `HOST[:PORT]/REPO[:TAG|@DIGEST]`: an image in a registry.
     Registry(Reference),
+    /// A registry reference on an Amazon ECR host (`ACCOUNT.dkr.ecr.REGION.amazonaws.com`): read
+    /// through the ECR API with AWS credentials.
+    Ecr(Reference),
 }
 
 impl Target {
@@ -42,7 +45,7 @@ impl Target {
             return Ok(Target::RootFs { path: PathBuf::from(rest) });
         }
         if let Some(rest) = text.strip_prefix("docker://") {
-            return Ok(Target::Registry(Reference::parse_with(rest, true)?));
+            return Ok(Target::remote(Reference::parse_with(rest, true)?));
         }
         let path = Path::new(text);
         if path.exists() {
@@ -50,12 +53,22 @@ impl Target {
         }
         // Like docker: a first component with '.' or ':' (or localhost) is a registry host.
         if text.split_once('/').is_some_and(|(first, _)| is_registry_host(first)) {
-            return Ok(Target::Registry(Reference::parse(text)?));
+            return Ok(Target::remote(Reference::parse(text)?));
         }
         bail!(
             "'{text}' is neither an existing path nor a target of the form docker-archive:PATH, \
              oci-archive:PATH, oci:DIR[:REF], dir:PATH, docker://REF or HOST[:PORT]/REPO[:TAG|@DIGEST]"
         )
+    }
+}
+
+impl Target {
+    fn remote(reference: Reference) -> Target {
+        if crate::aws::pull::parse_ecr_host(&reference.registry).is_some() {
+            Target::Ecr(reference)
+        } else {
+            Target::Registry(reference)
+        }
     }
 }
 

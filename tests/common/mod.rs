@@ -6,4 +6,6 @@
 
 pub mod cli;
 pub mod image;
+pub mod moto;
 pub mod registry;
+pub mod venv;
