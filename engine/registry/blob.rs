@@ -410,6 +410,50 @@ mod tests {
         assert_eq!(download(url, Some(body.len() as u64), fast()).unwrap(), body);
     }
 
+    /// Hands out an "expired" URL until asked to refresh, like an ECR presigned layer URL.
+    struct Expiring {
+        url: String,
+        refreshes: Arc<Mutex<u32>>,
+    }
+
+    impl UrlSource for Expiring {
+        fn request(&mut self, refresh: bool) -> Result<BlobRequest> {
+            let mut refreshes = self.refreshes.lock().unwrap();
+            *refreshes += u32::from(refresh);
+            Ok(BlobRequest { url: format!("{}?generation={refreshes}", self.url), headers: Vec::new() })
+        }
+    }
+
+    #[test]
+    fn a_refused_url_is_requested_anew_once() {
+        let body = sample();
+        // Refuses the first request only: the second must come from a refreshed source.
+        let (url, ranges) = serve(
+            body.clone(),
+            Arc::new(|n, _start, stream, body| match n {
+                0 => {
+                    respond(stream, "403 Forbidden", "", b"<Error><Code>AccessDenied</Code>Request has expired</Error>")
+                }
+                _ => respond(stream, "200 OK", "", body),
+            }),
+        );
+        let refreshes = Arc::new(Mutex::new(0));
+        let source = Expiring { url, refreshes: refreshes.clone() };
+        let mut blob = ResumableBlob::new(http_agent(), Box::new(source), "layer sha256:test", None, fast());
+        let mut out = Vec::new();
+        blob.read_to_end(&mut out).unwrap();
+        assert_eq!(out, body);
+        assert_eq!((*refreshes.lock().unwrap(), ranges.lock().unwrap().len()), (1, 2));
+
+        // Refused again with a fresh URL: give up, naming the blob and the host, not the URL's query.
+        let (url, _) = serve(body, Arc::new(|_, _, stream, _| respond(stream, "403 Forbidden", "", b"denied")));
+        let source = Expiring { url, refreshes: Arc::new(Mutex::new(0)) };
+        let mut blob = ResumableBlob::new(http_agent(), Box::new(source), "layer sha256:test", None, fast());
+        let error = blob.read_to_end(&mut Vec::new()).unwrap_err().to_string();
+        assert!(error.contains("layer sha256:test") && error.contains("403") && error.contains("127.0.0.1"), "{error}");
+        assert!(!error.contains("generation="), "{error}");
+    }
+
     #[test]
     fn throttling_is_retried_and_persistent_failure_gives_up() {
         let body = sample();
