@@ -229,6 +229,31 @@ fn scan_from_ecr_matches_the_local_scan() {
     );
 }
 
+/// Every blob's first presigned URL is already expired: the scan asks for new ones and still
+/// reads everything; the blob server (which refuses requests carrying an Authorization header)
+/// served every blob, so no AWS credentials went to the presigned URLs.
+#[test]
+fn expired_presigned_urls_are_requested_again() {
+    let moto = Moto::start_with(Duration::from_secs(3600), true);
+    let ecr = moto.ecr();
+    let spec = ImageSpec::new(vec![base_layer(), app_layer("left-pad", "1.3.0")]);
+    let image = build_image(&spec, ManifestFormat::Oci);
+    moto::runtime().block_on(async {
+        ecr.create_repository().repository_name("team/app").send().await.unwrap();
+        moto::push(&ecr, "team/app", &image, "1.0").await;
+    });
+    let scanned = cli::run_scan(ecr_command(&moto), &image_uri("team/app", "1.0"), &[]);
+    assert_eq!(scanned.code, 0, "{} {}", scanned.stderr, scanned.errors());
+    assert_eq!(scanned.packages(), local_packages(&spec));
+    let stats = moto.blob_stats();
+    let blobs = image.blobs().len() as u64;
+    assert_eq!(stats["expired_refused"].as_u64(), Some(blobs), "{stats}");
+    assert_eq!(stats["urls_issued"].as_u64(), Some(2 * blobs), "{stats}");
+    for (digest, _) in image.blobs() {
+        assert_eq!(stats["downloads"][&digest].as_u64(), Some(1), "{digest}: {stats}");
+    }
+}
+
 #[test]
 fn scan_all_reports_every_image_and_signals_the_broken_one() {
     let moto = Moto::start(Duration::from_secs(3600));

@@ -31,6 +31,11 @@ pub struct Moto {
 impl Moto {
     /// Starts the emulator; `url_ttl` is how long its presigned URLs stay valid.
     pub fn start(url_ttl: Duration) -> Moto {
+        Moto::start_with(url_ttl, false)
+    }
+
+    /// With `expire_first`, the first presigned URL of each blob is issued already expired.
+    pub fn start_with(url_ttl: Duration, expire_first: bool) -> Moto {
         let python =
             super::venv::python("moto-venv", &[super::venv::Requirements { text: MOTO_REQUIREMENTS, pip_args: &[] }])
                 .unwrap_or_else(|e| panic!("cannot set up moto (python3-venv and PyPI are needed): {e}"));
@@ -44,6 +49,7 @@ impl Moto {
             .arg(launcher)
             .arg(port.to_string())
             .env("ECR_EMULATOR_URL_TTL", url_ttl.as_secs_f64().to_string())
+            .env("ECR_EMULATOR_EXPIRE_FIRST", if expire_first { "1" } else { "0" })
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(std::fs::File::create(dir.path().join("moto.err")).unwrap())
@@ -59,6 +65,18 @@ impl Moto {
             std::thread::sleep(Duration::from_millis(100));
         }
         moto
+    }
+
+    /// The blob server's counters: downloads per digest, URLs issued, expired URLs refused.
+    pub fn blob_stats(&self) -> serde_json::Value {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let port = log
+            .lines()
+            .find_map(|l| l.strip_prefix("blob server on port "))
+            .unwrap_or_else(|| panic!("the launcher did not say its blob port: {log}"));
+        let body =
+            ureq::get(&format!("http://127.0.0.1:{port}/stats")).call().unwrap().body_mut().read_to_string().unwrap();
+        serde_json::from_str(&body).unwrap()
     }
 
     pub fn stderr(&self) -> String {

@@ -8,7 +8,8 @@ closed here by patching moto's own ECR classes before its server starts:
 * CompleteLayerUpload: moto hashes the uploaded bytes and then throws them away; they are kept.
 * GetDownloadUrlForLayer: not implemented by moto; it returns a "presigned" URL on a second
   loopback server of this process, valid for ECR_EMULATOR_URL_TTL seconds (default 3600), that
-  serves the kept bytes (Range requests too). A request to it that carries an Authorization
+  serves the kept bytes (Range requests too). With ECR_EMULATOR_EXPIRE_FIRST=1 the first URL
+  issued for each blob is already expired, so clients must ask for a new one. A request to it that carries an Authorization
   header is refused, as a check that clients send no AWS credentials to presigned URLs.
 * Image digests: moto derives them from the layer digests; ECR's digest is the sha256 of the
   manifest bytes, which clients verify.
@@ -32,6 +33,7 @@ from moto.ecr.responses import ECRResponse
 from moto.server import main as moto_main
 
 URL_TTL = float(os.environ.get("ECR_EMULATOR_URL_TTL", "3600"))
+EXPIRE_FIRST = os.environ.get("ECR_EMULATOR_EXPIRE_FIRST") == "1"
 
 LOCK = threading.Lock()
 # (account, region, repository, digest) -> bytes
@@ -74,7 +76,8 @@ def get_download_url_for_layer(self):
                 f"The image layer '{digest}' does not exist in the repository '{repository_name}'"
             )
         token = secrets.token_urlsafe(18)
-        URLS[token] = (key, time.time() + URL_TTL)
+        first = not any(k == key for k, _ in URLS.values())
+        URLS[token] = (key, 0 if EXPIRE_FIRST and first else time.time() + URL_TTL)
         STATS["urls_issued"] += 1
     url = f"http://127.0.0.1:{BLOB_SERVER.server_address[1]}/blob/{token}"
     return ActionResult({"downloadUrl": url, "layerDigest": digest})
@@ -134,6 +137,7 @@ ECRResponse.get_download_url_for_layer = get_download_url_for_layer
 
 BLOB_SERVER = ThreadingHTTPServer(("127.0.0.1", 0), BlobHandler)
 threading.Thread(target=BLOB_SERVER.serve_forever, daemon=True).start()
+print(f"blob server on port {BLOB_SERVER.server_address[1]}", flush=True)
 
 if __name__ == "__main__":
     moto_main(["-H", "127.0.0.1", "-p", sys.argv[1]])
