@@ -1,7 +1,6 @@
 //! AWS failures turned into messages that name the resource, the permission involved and what to
 //! change. The SDK's errors say what AWS said; users need to know which policy to fix.
 
-use crate::aws::Secret;
 use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use std::error::Error as StdError;
 
@@ -124,9 +123,4 @@ where
         _ => format!("cannot assume {role_arn} (hop {}): {detail}", hop + 1),
     };
     anyhow::anyhow!(message)
-}
-
-/// For messages that must show that an External ID was used without showing it.
-pub fn describe_external_id(external_id: Option<&Secret>) -> &'static str {
-    if external_id.is_some() { "with an External ID" } else { "without an External ID" }
 }

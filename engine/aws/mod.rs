@@ -325,10 +325,6 @@ impl AwsSession {
         aws_sdk_ecr::Client::from_conf(config)
     }
 
-    pub fn sts(&self) -> aws_sdk_sts::Client {
-        aws_sdk_sts::Client::new(&self.config)
-    }
-
     /// Runs one AWS call while holding a slot of --parallel-requests.
     pub async fn limited<F: Future>(&self, call: F) -> F::Output {
         // The semaphore is never closed, so acquiring only waits.
