@@ -9,7 +9,7 @@ use crate::layer::LayerLimits;
 use crate::plugin::config::{self as plugins_config, PluginsConfig};
 use crate::plugin::{self, Limits, PluginHost, PluginOptions};
 use crate::policy::{self, Policy};
-use crate::report::Format;
+use crate::report::{Format, Report};
 use crate::scan::{ScanOptions, Scanner};
 use crate::store::cache::{LayerCache, SqliteLayerCache};
 use crate::store::history::{ScanHistory, ScanRecord};
@@ -37,16 +37,20 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Scan one image: docker-archive:PATH, oci-archive:PATH, oci:DIR[:REF], dir:PATH, or a bare path.
+    /// Scan one image: docker-archive:PATH, oci-archive:PATH, oci:DIR[:REF], dir:PATH, a bare path,
+    /// or a registry image HOST[:PORT]/REPO[:TAG|@DIGEST] (also docker://REF).
     ///
     /// Exit status: 0 complete; 1 the scan could not run; 3 the report is incomplete (a layer or
     /// a plugin failed; the report says which); --exit-code N when findings remain.
-    Scan(ScanArgs),
+    // Boxed: the scan flags dwarf the other commands' (clippy::large_enum_variant).
+    Scan(Box<ScanArgs>),
     /// Manage the vulnerability data (OSV records) in the store.
     Db {
         #[command(subcommand)]
         command: DbCommand,
     },
+    #[command(flatten)]
+    Aws(crate::aws::cli::AwsCommand),
     /// Write, build, inspect and try analyzer plugins.
     Plugins {
         #[command(subcommand)]
@@ -167,8 +171,9 @@ impl DbArgs {
 
 #[derive(Debug, Args)]
 struct ScanArgs {
-    /// What to scan, in skopeo's syntax.
-    target: String,
+    /// What to scan, in skopeo's syntax (an ECR image: ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG).
+    #[arg(required_unless_present = "all")]
+    target: Option<String>,
     /// Platform to pick from a multi-platform image: os/arch[/variant]. Default: linux/amd64, or
     /// the image's only platform.
     #[arg(long)]
@@ -210,6 +215,10 @@ struct ScanArgs {
     db: DbArgs,
     #[command(flatten)]
     plugins: PluginArgs,
+    #[command(flatten)]
+    registry: crate::registry::args::RegistryArgs,
+    #[command(flatten)]
+    ecr: crate::aws::cli::EcrScanArgs,
 }
 
 #[derive(Debug, Args)]
@@ -357,8 +366,9 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Scan(args) => run_scan(args),
+        Command::Scan(args) => run_scan(*args),
         Command::Db { command } => run_db(command),
+        Command::Aws(command) => crate::aws::cli::run(command),
         Command::Plugins { command } => plugins::run(command),
         Command::Rescan { repository, include_dev_deps, format, db } => {
             let store = existing_store(&db)?;
@@ -433,6 +443,8 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode> {
     let options = ScanOptions {
         platform: args.platform.as_deref().map(Platform::parse).transpose()?,
         limits: LayerLimits { max_layer_bytes: args.max_layer_size, max_file_bytes: args.max_file_size },
+        registry: args.registry.options()?,
+        ecr: args.ecr.access(args.target.as_deref())?,
     };
     let ignore = match &args.ignore_file {
         Some(path) => policy::read_ignore_file(path)?,
@@ -451,20 +463,34 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode> {
     let today = time::OffsetDateTime::now_utc().date();
     let store = Store::open(&args.db.path())?;
     let cache = if args.no_cache { None } else { Some(SqliteLayerCache::open(store.path())?) };
+    // One scanner for all the images of a run (`scan --all` scans several at once), so a layer
+    // they share is read once.
     let scanner = Scanner::new(&host, cache.as_ref().map(|c| c as &dyn LayerCache));
-    let mut report = scanner.scan(&args.target, &options)?;
     let data_version = store.data_version()?;
-    vuln::assess(
-        &mut report,
-        data_version.is_some().then_some(&store as &dyn AdvisorySource),
-        today,
-        MatchOptions { include_dev: args.include_dev_deps },
-    )?;
-    // The history keeps every finding; policy filters only shape this report.
-    if let Err(error) = store.record(&ScanRecord::from_report(&report, "scan", data_version)) {
-        eprintln!("warning: the scan could not be recorded in the history: {error:#}");
-    }
-    policy.apply(&mut report, today);
+    // One connection, shared by the images of `scan --all` one at a time.
+    let store = std::sync::Mutex::new(store);
+    // The one-image scan: `scan --all` runs it per image.
+    let scan_one = |target: &str| -> Result<Report> {
+        let mut report = scanner.scan(target, &options)?;
+        let store = store.lock().map_err(|_| anyhow::anyhow!("the store lock is poisoned"))?;
+        vuln::assess(
+            &mut report,
+            data_version.is_some().then_some(&*store as &dyn AdvisorySource),
+            today,
+            MatchOptions { include_dev: args.include_dev_deps },
+        )?;
+        // The history keeps every finding; policy filters only shape this report.
+        if let Err(error) = store.record(&ScanRecord::from_report(&report, "scan", data_version.clone())) {
+            eprintln!("warning: the scan of {target} could not be recorded in the history: {error:#}");
+        }
+        policy.apply(&mut report, today);
+        Ok(report)
+    };
+    let Some(target) = args.target.as_deref() else {
+        let access = options.ecr.as_deref().context("scan needs a TARGET or --all")?;
+        return crate::aws::cli::run_scan_all(&args.ecr, access, matches!(args.format, Format::Json), &scan_one);
+    };
+    let report = scan_one(target)?;
     let rendered = report.render(args.format);
     match &args.output {
         Some(path) => {
@@ -472,7 +498,7 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode> {
                 .with_context(|| format!("cannot write the report to {}", path.display()))?;
             eprintln!(
                 "{}: {} packages, {} issues{}; report written to {}",
-                args.target,
+                target,
                 report.packages.len(),
                 report.issues.len(),
                 if report.complete { "" } else { " (INCOMPLETE)" },

@@ -3,14 +3,14 @@
 //! (see `layer`).
 
 use crate::digest::{Digest, read_verified};
-use crate::source::{ArchiveFiles, DirFiles, ImageFiles, Target};
+use crate::source::{ArchiveFiles, DirFiles, ImageFiles, Target, blob_location};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 
 /// Manifests and indexes are small; anything bigger is hostile.
-const MANIFEST_CEILING: u64 = 4 << 20;
+pub(crate) const MANIFEST_CEILING: u64 = 4 << 20;
 const CONFIG_CEILING: u64 = 32 << 20;
 /// Indexes may nest (an index naming another index); real ones go one level deep.
 const MAX_INDEX_DEPTH: usize = 4;
@@ -238,11 +238,10 @@ pub fn resolve(target: &Target, platform: Option<&Platform>) -> Result<ResolvedI
                 .with_context(|| format!("oci layout {}", path.display()))
         }
         Target::RootFs { .. } => bail!("a root filesystem has no manifest"),
+        Target::Registry(reference) | Target::Ecr(reference) => {
+            bail!("{reference} is in a registry: registry::resolve reads it")
+        }
     }
-}
-
-fn blob_location(digest: &Digest) -> String {
-    format!("blobs/sha256/{}", digest.hex())
 }
 
 fn read_small(
@@ -303,6 +302,23 @@ fn resolve_oci_layout(
     resolve_descriptor(files, descriptor, platform, 0)
 }
 
+/// Resolves the image whose top manifest (or index) is `digest`, as a registry names it: the
+/// same index, platform and config handling as for layouts.
+pub fn resolve_manifest(
+    files: Box<dyn ImageFiles>,
+    digest: &Digest,
+    platform: Option<&Platform>,
+) -> Result<ResolvedImage> {
+    let descriptor = Descriptor {
+        media_type: None,
+        digest: digest.to_string(),
+        size: None,
+        platform: None,
+        annotations: BTreeMap::new(),
+    };
+    resolve_descriptor(files, descriptor, platform, 0)
+}
+
 fn list_or_none(items: &[&str]) -> String {
     if items.is_empty() { "no named references".to_string() } else { items.join(", ") }
 }
@@ -348,8 +364,14 @@ fn resolve_descriptor(
         bail!("image indexes nest more than {MAX_INDEX_DEPTH} levels deep");
     }
     let digest = Digest::parse(&descriptor.digest).context("manifest descriptor")?;
-    let bytes =
-        read_small(&*files, &blob_location(&digest), Some(&digest), descriptor.size, MANIFEST_CEILING, "manifest")?;
+    let bytes = read_small(
+        &*files,
+        &files.manifest_name(&digest),
+        Some(&digest),
+        descriptor.size,
+        MANIFEST_CEILING,
+        "manifest",
+    )?;
     let doc: ManifestDoc = serde_json::from_slice(&bytes)
         .with_context(|| format!("manifest {digest} is not valid JSON of an image manifest or index"))?;
     let media_type = doc.media_type.clone().or(descriptor.media_type.clone());

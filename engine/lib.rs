@@ -7,6 +7,7 @@
 //! `scan` wires the stages together; `store` keeps vulnerability data, the layer cache and the
 //! scan history, which `history` (rescan, diff) reads; `cli` is the command line.
 
+pub mod aws;
 pub mod cli;
 pub mod digest;
 pub mod history;
@@ -15,6 +16,7 @@ pub mod layer;
 pub mod model;
 pub mod plugin;
 pub mod policy;
+pub mod registry;
 pub mod report;
 pub mod rootfs;
 pub mod scan;

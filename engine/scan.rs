@@ -6,6 +6,7 @@ use crate::image::{self, Platform, ResolvedImage};
 use crate::layer::{self, LayerContents, LayerLimits, Selector};
 use crate::model::{Finding, ImageFile, ImageInfo, Package};
 use crate::plugin::{PluginHost, PluginRun, RunStatus};
+use crate::registry::{self, RegistryOptions};
 use crate::report::Report;
 use crate::rootfs;
 use crate::source::Target;
@@ -22,6 +23,10 @@ pub struct ScanOptions {
     /// `None`: linux/amd64, or the only platform the image has.
     pub platform: Option<Platform>,
     pub limits: LayerLimits,
+    /// How to reach and log in to registries.
+    pub registry: RegistryOptions,
+    /// AWS access for ECR targets (connected on first use, shared by a run's images).
+    pub ecr: Option<Arc<crate::aws::EcrAccess>>,
 }
 
 /// What the analyzers saw and said, before it is shaped into a report.
@@ -132,7 +137,16 @@ impl<'a> Scanner<'a> {
                 (report, runs)
             }
             _ => {
-                let image = image::resolve(&target, options.platform.as_ref())?;
+                let image = match &target {
+                    Target::Registry(reference) => {
+                        registry::resolve(reference, &options.registry, options.platform.as_ref())?
+                    }
+                    Target::Ecr(reference) => {
+                        let access = options.ecr.as_deref().context("scanning from ECR needs AWS settings")?;
+                        crate::aws::pull::resolve(reference, access, options.platform.as_ref())?
+                    }
+                    local => image::resolve(local, options.platform.as_ref())?,
+                };
                 let selection = cache::selection_fingerprint(
                     &patterns,
                     options.limits.max_file_bytes,

@@ -1,6 +1,8 @@
 //! Where image bytes come from: parsing the target the user named, and reading files of an image
 //! archive (a tar read in place, never unpacked) or an image layout directory.
 
+use crate::digest::Digest;
+use crate::registry::reference::{Reference, is_registry_host};
 use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,6 +20,11 @@ pub enum Target {
     OciDir { path: PathBuf, reference: Option<String> },
     /// `dir:PATH`: an unpacked root filesystem.
     RootFs { path: PathBuf },
+    /// `docker://REF` or a bare `HOST[:PORT]/REPO[:TAG|@DIGEST]`: an image in a registry.
+    Registry(Reference),
+    /// A registry reference on an Amazon ECR host (`ACCOUNT.dkr.ecr.REGION.amazonaws.com`): read
+    /// through the ECR API with AWS credentials.
+    Ecr(Reference),
 }
 
 impl Target {
@@ -37,14 +44,31 @@ impl Target {
         if let Some(rest) = text.strip_prefix("dir:") {
             return Ok(Target::RootFs { path: PathBuf::from(rest) });
         }
+        if let Some(rest) = text.strip_prefix("docker://") {
+            return Ok(Target::remote(Reference::parse_with(rest, true)?));
+        }
         let path = Path::new(text);
         if path.exists() {
             return sniff(path);
         }
+        // Like docker: a first component with '.' or ':' (or localhost) is a registry host.
+        if text.split_once('/').is_some_and(|(first, _)| is_registry_host(first)) {
+            return Ok(Target::remote(Reference::parse(text)?));
+        }
         bail!(
             "'{text}' is neither an existing path nor a target of the form docker-archive:PATH, \
-             oci-archive:PATH, oci:DIR[:REF] or dir:PATH"
+             oci-archive:PATH, oci:DIR[:REF], dir:PATH, docker://REF or HOST[:PORT]/REPO[:TAG|@DIGEST]"
         )
+    }
+}
+
+impl Target {
+    fn remote(reference: Reference) -> Target {
+        if crate::aws::pull::parse_ecr_host(&reference.registry).is_some() {
+            Target::Ecr(reference)
+        } else {
+            Target::Registry(reference)
+        }
     }
 }
 
@@ -90,6 +114,15 @@ pub trait ImageFiles: Send + Sync {
     fn contains(&self, name: &str) -> bool;
     /// Size in bytes, when known without reading.
     fn size(&self, name: &str) -> Option<u64>;
+    /// The name a manifest or index is read under (registries serve them apart from blobs).
+    fn manifest_name(&self, digest: &Digest) -> String {
+        blob_location(digest)
+    }
+}
+
+/// Where image layouts keep a blob.
+pub fn blob_location(digest: &Digest) -> String {
+    format!("blobs/sha256/{}", digest.hex())
 }
 
 /// A tar archive indexed once (name -> offset and size) and then read in place: each open is its
@@ -212,6 +245,15 @@ mod tests {
         );
         assert_eq!(Target::parse("dir:/").unwrap(), Target::RootFs { path: "/".into() });
         assert!(Target::parse("/definitely/not/here").is_err());
+        assert_eq!(
+            Target::parse("127.0.0.1:5000/team/app:1").unwrap(),
+            Target::Registry(Reference::parse("127.0.0.1:5000/team/app:1").unwrap())
+        );
+        assert_eq!(
+            Target::parse("docker://alpine").unwrap(),
+            Target::Registry(Reference::parse("docker.io/library/alpine").unwrap())
+        );
+        assert!(Target::parse("team/app:1").is_err());
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod common;
 
 use common::cli;
 use common::image::*;
+use common::venv::Requirements;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
@@ -618,57 +619,13 @@ fn validator_python() -> Result<PathBuf, String> {
             if let Some(python) = std::env::var_os("ECR_ENGINE_SCHEMA_PYTHON") {
                 return Ok(PathBuf::from(python));
             }
-            let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-            // Named after the pins, so changing them makes a new one.
-            let pins = format!("{VALIDATOR_REQUIREMENTS}{SCHEMA_REQUIREMENTS}");
-            let venv = tmp.join(format!("schema-venv-{}", &sha256_digest(pins.as_bytes())[7..19]));
-            let python = venv.join("bin/python");
-            if venv.join("ready").is_file() {
-                return Ok(python);
-            }
-            make_venv(tmp, &venv)?;
-            Ok(python)
+            common::venv::python(
+                "schema-venv",
+                &[
+                    Requirements { text: VALIDATOR_REQUIREMENTS, pip_args: &[] },
+                    Requirements { text: SCHEMA_REQUIREMENTS, pip_args: &["--no-deps", "--require-hashes"] },
+                ],
+            )
         })
         .clone()
-}
-
-fn make_venv(tmp: &Path, venv: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(tmp).map_err(|e| e.to_string())?;
-    // Built aside and renamed into place, so a concurrent run never sees half a virtualenv.
-    let work = tempfile::Builder::new().prefix("schema-venv-build").tempdir_in(tmp).map_err(|e| e.to_string())?;
-    let build = work.path().join("venv");
-    run(Command::new("python3").args(["-m", "venv"]).arg(&build), "python3 -m venv")?;
-    let validator = work.path().join("validator.txt");
-    let schemas = work.path().join("schemas.txt");
-    std::fs::write(&validator, VALIDATOR_REQUIREMENTS).map_err(|e| e.to_string())?;
-    std::fs::write(&schemas, SCHEMA_REQUIREMENTS).map_err(|e| e.to_string())?;
-    let pip = |args: &[&str], requirements: &Path| -> Result<(), String> {
-        run(
-            Command::new(build.join("bin/python"))
-                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input"])
-                .args(["--retries", "1", "--timeout", "30"])
-                .args(args)
-                .arg("-r")
-                .arg(requirements),
-            "pip install",
-        )
-    };
-    pip(&[], &validator)?;
-    pip(&["--no-deps", "--require-hashes"], &schemas)?;
-    std::fs::write(build.join("ready"), "").map_err(|e| e.to_string())?;
-    match std::fs::rename(&build, venv) {
-        Ok(()) => Ok(()),
-        Err(_) if venv.join("ready").is_file() => Ok(()),
-        Err(e) => Err(format!("cannot move the virtualenv into place: {e}")),
-    }
-}
-
-fn run(command: &mut Command, what: &str) -> Result<(), String> {
-    let output = command.output().map_err(|e| format!("{what}: {e}"))?;
-    if output.status.success() {
-        return Ok(());
-    }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let tail: Vec<&str> = stderr.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
-    Err(format!("{what} failed ({}): {}", output.status, tail.join(" | ")))
 }

@@ -227,6 +227,7 @@ fn test(plugin: &str, target: &str, platform: Option<&str>, max_file_size: u64, 
     let options = ScanOptions {
         platform: platform.map(Platform::parse).transpose()?,
         limits: LayerLimits { max_file_bytes: max_file_size, ..LayerLimits::default() },
+        ..ScanOptions::default()
     };
     let (report, mut runs) = scan::scan_keeping_runs(target, &host, &options, true)?;
     // A plugin that could not load has no run on the view; its load error says why.

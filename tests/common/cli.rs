@@ -70,8 +70,12 @@ pub fn command() -> Command {
 /// `ecr-engine scan TARGET --format json` with an empty plugins directory (only the built-in
 /// analyzers) unless `extra` names another.
 pub fn scan(target: &str, extra: &[&str]) -> ScanResult {
+    run_scan(command(), target, extra)
+}
+
+/// `scan` with a command the caller prepared (e.g. with extra environment).
+pub fn run_scan(mut command: Command, target: &str, extra: &[&str]) -> ScanResult {
     let empty_plugins = tempfile::tempdir().unwrap();
-    let mut command = command();
     command.arg("scan").arg(target).args(["--format", "json"]);
     if !extra.contains(&"--plugins-dir") {
         command.arg("--plugins-dir").arg(empty_plugins.path());

@@ -6,4 +6,7 @@
 
 pub mod cli;
 pub mod image;
+pub mod moto;
 pub mod osv;
+pub mod registry;
+pub mod venv;

@@ -1,0 +1,202 @@
+//! What moto does not check, checked by injecting responses into the SDK's HTTP client and
+//! reading the requests the SDK really sent: the External ID on AssumeRole and the credentials of
+//! the next hop, pagination across pages, throttling retried, AccessDenied explained.
+
+use super::*;
+use aws_sdk_sts::config::ProvideCredentials;
+use aws_smithy_http_client::test_util::infallible_client_fn;
+use std::sync::Mutex;
+
+/// Requests seen (method, authorization header, body), in order.
+type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A client answering each request with `respond(index, body)`.
+fn fake_client(
+    respond: impl Fn(usize, &str) -> (u16, String) + Send + Sync + 'static,
+) -> (aws_sdk_ecr::config::SharedHttpClient, Seen) {
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
+    let client = infallible_client_fn(move |request| {
+        let body = String::from_utf8_lossy(request.body().bytes().unwrap_or_default()).into_owned();
+        let authorization = request
+            .headers()
+            .get("authorization")
+            .map(|v| v.to_str().unwrap_or_default().to_string())
+            .unwrap_or_default();
+        let index = {
+            let mut seen = record.lock().unwrap();
+            seen.push((authorization, body.clone()));
+            seen.len() - 1
+        };
+        let (status, reply) = respond(index, &body);
+        let content_type = if reply.starts_with('<') { "text/xml" } else { "application/x-amz-json-1.1" };
+        http::Response::builder().status(status).header("content-type", content_type).body(reply).unwrap()
+    });
+    (client, seen)
+}
+
+fn session(client: aws_sdk_ecr::config::SharedHttpClient, settings: &str) -> AwsSession {
+    let settings = serde_json::from_str::<AwsSettings>(settings).unwrap().resolve().unwrap();
+    let config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDBASE",
+            "base-secret",
+            None,
+            None,
+            "test",
+        )))
+        .http_client(client)
+        .retry_config(retry_config(&settings).with_initial_backoff(Duration::from_millis(1)))
+        .build();
+    AwsSession::from_config(config, settings)
+}
+
+fn assume_role_reply(access_key: &str) -> String {
+    format!(
+        "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult>\
+         <Credentials><AccessKeyId>{access_key}</AccessKeyId><SecretAccessKey>secret-{access_key}</SecretAccessKey>\
+         <SessionToken>token-{access_key}</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>\
+         <AssumedRoleUser><Arn>arn:aws:sts::1:assumed-role/r/ecr-engine</Arn><AssumedRoleId>AROA:ecr-engine</AssumedRoleId>\
+         </AssumedRoleUser></AssumeRoleResult></AssumeRoleResponse>"
+    )
+}
+
+#[tokio::test]
+async fn external_id_is_sent_and_each_hop_uses_the_previous_credentials() {
+    let (client, seen) = fake_client(|index, _| (200, assume_role_reply(&format!("ASIAHOP{}", index + 1))));
+    let session = session(
+        client,
+        r#"{"role-arn": "arn:aws:iam::1:role/hub,arn:aws:iam::2:role/reader", "external-id": "customer-ext-42", "session-duration": 1800}"#,
+    );
+    let mut config = session.config().clone();
+    for arn in &session.settings.roles {
+        config = assume_role(&config, arn, session.settings.external_id.as_ref(), session.settings.session_duration)
+            .await
+            .unwrap();
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    for (hop, (authorization, body)) in seen.iter().enumerate() {
+        assert!(body.contains("Action=AssumeRole"), "{body}");
+        assert!(body.contains("ExternalId=customer-ext-42"), "{body}");
+        assert!(body.contains("DurationSeconds=1800"), "{body}");
+        assert!(body.contains("RoleSessionName=ecr-engine"), "{body}");
+        let signer = if hop == 0 { "AKIDBASE/" } else { "ASIAHOP1/" };
+        assert!(authorization.contains(&format!("Credential={signer}")), "hop {hop} signed with {authorization}");
+    }
+    assert!(seen[1].1.contains("arn%3Aaws%3Aiam%3A%3A2%3Arole%2Freader"), "{}", seen[1].1);
+    // The config after the chain carries only the last hop's temporary credentials.
+    let credentials = config.credentials_provider().unwrap().provide_credentials().await.unwrap();
+    assert_eq!(credentials.access_key_id(), "ASIAHOP2");
+    assert_eq!(credentials.session_token(), Some("token-ASIAHOP2"));
+}
+
+#[tokio::test]
+async fn describe_repositories_follows_next_token_across_pages() {
+    let repository = |name: &str| {
+        format!(
+            r#"{{"repositoryName": "{name}", "repositoryArn": "arn:aws:ecr:us-east-1:1:repository/{name}",
+            "registryId": "1", "repositoryUri": "1.dkr.ecr.us-east-1.amazonaws.com/{name}"}}"#
+        )
+    };
+    let pages = [
+        format!(r#"{{"repositories": [{}, {}], "nextToken": "page-2"}}"#, repository("a"), repository("b")),
+        format!(r#"{{"repositories": [{}], "nextToken": "page-3"}}"#, repository("c")),
+        format!(r#"{{"repositories": [{}]}}"#, repository("d")),
+    ];
+    let (client, seen) = fake_client(move |index, _| (200, pages[index].clone()));
+    let session = session(client, r#"{"page-size": 2}"#);
+    let names: Vec<String> = inventory::list_repositories(&session, "us-east-1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.repository_name().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["a", "b", "c", "d"]);
+    let bodies: Vec<serde_json::Value> =
+        seen.lock().unwrap().iter().map(|(_, body)| serde_json::from_str(body).unwrap()).collect();
+    assert_eq!(bodies.len(), 3);
+    assert!(bodies.iter().all(|b| b["maxResults"] == 2), "{bodies:?}");
+    assert_eq!(bodies[0].get("nextToken"), None);
+    assert_eq!(bodies[1]["nextToken"], "page-2");
+    assert_eq!(bodies[2]["nextToken"], "page-3");
+}
+
+#[tokio::test]
+async fn throttling_is_retried_up_to_max_retries() {
+    let throttled = r#"{"__type": "ThrottlingException", "message": "Rate exceeded"}"#;
+    let (client, seen) = fake_client(move |index, _| {
+        if index < 2 { (400, throttled.to_string()) } else { (200, r#"{"repositories": []}"#.to_string()) }
+    });
+    let repositories = inventory::list_repositories(&session(client, "{}"), "us-east-1").await.unwrap();
+    assert!(repositories.is_empty());
+    assert_eq!(seen.lock().unwrap().len(), 3, "two throttled attempts, then success");
+
+    // With --max-retries 1 the second throttle is final, and says what failed.
+    let (client, seen) = fake_client(move |_, _| (503, r#"{"__type": "ServiceUnavailableException"}"#.to_string()));
+    let error = inventory::list_repositories(&session(client, r#"{"max-retries": 1}"#), "us-east-1").await.unwrap_err();
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert!(error.to_string().contains("ecr:DescribeRepositories"), "{error}");
+}
+
+#[tokio::test]
+async fn access_denied_names_the_permission_and_the_resource() {
+    let (client, _) = fake_client(|_, _| {
+        (
+            400,
+            r#"{"__type": "AccessDeniedException", "message": "User: arn:aws:sts::1:assumed-role/r/x is not authorized to perform: ecr:DescribeRepositories"}"#
+                .to_string(),
+        )
+    });
+    let error = inventory::list_repositories(&session(client, "{}"), "eu-west-1").await.unwrap_err().to_string();
+    assert!(error.contains("ecr:DescribeRepositories on the registry was denied"), "{error}");
+    assert!(error.contains("needs permission ecr:DescribeRepositories"), "{error}");
+    assert!(error.contains("is not authorized to perform"), "AWS's own words are kept: {error}");
+}
+
+#[tokio::test]
+async fn batch_get_image_asks_for_oci_and_docker_media_types_and_checks_the_digest() {
+    let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+    let digest = crate::digest::Digest::of(manifest.as_bytes());
+    let reply = serde_json::json!({ "images": [{ "imageManifest": manifest,
+        "imageManifestMediaType": "application/vnd.oci.image.index.v1+json",
+        "imageId": { "imageTag": "1.0", "imageDigest": digest.as_str() } }], "failures": [] })
+    .to_string();
+    let (client, seen) = fake_client(move |_, _| (200, reply.clone()));
+    let repository = pull::EcrRepository {
+        registry_id: "123456789012".into(),
+        region: "eu-west-1".into(),
+        repository: "team/app".into(),
+    };
+    let session = session(client, "{}");
+    let tag = aws_sdk_ecr::types::ImageIdentifier::builder().image_tag("1.0").build();
+    let fetched = repository.fetch_manifest(&session, tag).await.unwrap();
+    assert_eq!(fetched.digest, digest);
+    assert_eq!(fetched.bytes, manifest.as_bytes());
+    let body: serde_json::Value = serde_json::from_str(&seen.lock().unwrap()[0].1).unwrap();
+    assert_eq!(body["acceptedMediaTypes"], serde_json::json!(pull::ACCEPTED_MEDIA_TYPES), "{body}");
+    assert_eq!(body["registryId"], "123456789012");
+    assert_eq!(body["imageIds"], serde_json::json!([{ "imageTag": "1.0" }]));
+
+    // A manifest that does not hash to the digest ECR reports is refused.
+    let lying = serde_json::json!({ "images": [{ "imageManifest": manifest,
+        "imageId": { "imageTag": "1.0", "imageDigest": format!("sha256:{}", "1".repeat(64)) } }] })
+    .to_string();
+    let (client, _) = fake_client(move |_, _| (200, lying.clone()));
+    let tag = aws_sdk_ecr::types::ImageIdentifier::builder().image_tag("1.0").build();
+    let error = repository.fetch_manifest(&self::session(client, "{}"), tag).await.unwrap_err().to_string();
+    assert!(error.contains("refusing it"), "{error}");
+
+    // ImageNotFound comes back as a per-image failure, not an error.
+    let (client, _) = fake_client(|_, _| {
+        (200, r#"{"images": [], "failures": [{"imageId": {"imageTag": "2.0"}, "failureCode": "ImageNotFound", "failureReason": "Requested image not found"}]}"#.to_string())
+    });
+    let tag = aws_sdk_ecr::types::ImageIdentifier::builder().image_tag("2.0").build();
+    let error = repository.fetch_manifest(&self::session(client, "{}"), tag).await.unwrap_err().to_string();
+    assert!(
+        error.contains("image team/app:2.0 not found in registry 123456789012 region eu-west-1 (ecr:BatchGetImage)"),
+        "{error}"
+    );
+}

@@ -1,0 +1,385 @@
+//! Real registries on 127.0.0.1 for the registry tests: Debian's `docker-registry` (the CNCF
+//! distribution server) with filesystem storage in a temp dir, optionally behind htpasswd Basic
+//! auth; images pushed into it by `skopeo copy`; and a loopback front that sits between the
+//! scanner and the registry to play a Bearer token service or inject network faults.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub struct Registry {
+    child: Child,
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Registry {
+    /// Starts `docker-registry`; with `user`, only that user (bcrypt htpasswd) may push and pull.
+    pub fn start(user: Option<(&str, &str)>) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
+             storage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: {addr}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((name, password)) = user {
+            let out =
+                Command::new("htpasswd").args(["-Bbn", name, password]).output().expect("htpasswd (apache2-utils)");
+            assert!(out.status.success(), "htpasswd: {}", String::from_utf8_lossy(&out.stderr));
+            std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: ecr-engine-test\n    path: {}\n",
+                dir.path().join("htpasswd").display()
+            ));
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry (Debian package docker-registry)");
+        let registry = Registry { child, addr, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not start listening on {addr}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        registry
+    }
+
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Uploads an image archive with skopeo (real blob uploads); `all` copies every platform of
+    /// an index. Returns the pushed manifest's digest as the registry reports it.
+    pub fn push(&self, archive: &Path, repo_tag: &str, creds: Option<(&str, &str)>, all: bool) -> String {
+        let destination = format!("docker://{}/{repo_tag}", self.host());
+        let mut command = Command::new("skopeo");
+        command.args(["copy", "--quiet", "--dest-tls-verify=false"]);
+        if all {
+            command.arg("--all");
+        }
+        if let Some((user, password)) = creds {
+            command.arg("--dest-creds").arg(format!("{user}:{password}"));
+        }
+        let out = command.arg(format!("oci-archive:{}", archive.display())).arg(&destination).output().expect("skopeo");
+        assert!(out.status.success(), "skopeo copy to {destination}: {}", String::from_utf8_lossy(&out.stderr));
+        self.digest(repo_tag, creds)
+    }
+
+    /// The digest skopeo reads for a reference (of the index, for multi-platform images).
+    pub fn digest(&self, repo_tag: &str, creds: Option<(&str, &str)>) -> String {
+        let mut command = Command::new("skopeo");
+        command.args(["inspect", "--raw", "--tls-verify=false"]);
+        if let Some((user, password)) = creds {
+            command.arg("--creds").arg(format!("{user}:{password}"));
+        }
+        let out = command.arg(format!("docker://{}/{repo_tag}", self.host())).output().expect("skopeo");
+        assert!(out.status.success(), "skopeo inspect: {}", String::from_utf8_lossy(&out.stderr));
+        super::image::sha256_digest(&out.stdout)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the front does to the traffic it forwards.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Forward unchanged.
+    None,
+    /// Require `Authorization: Bearer` tokens, issued at `/token` for these Basic credentials.
+    Bearer { user: String, password: String },
+    /// Cut the connection halfway through the first response for this blob.
+    DropOnce { blob: String },
+    /// Answer this many blob requests with 429 (Retry-After: 1) and 503, alternately, first.
+    Throttle { times: usize },
+    /// Flip one byte in the middle of every response for this blob.
+    Corrupt { blob: String },
+}
+
+/// One request as the front saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub path: String,
+    pub range: Option<String>,
+    pub authorization: Option<String>,
+    pub status: u16,
+}
+
+/// A loopback HTTP/1.1 front for a registry, one thread per connection.
+pub struct Front {
+    pub addr: SocketAddr,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    pub tokens_issued: Arc<AtomicUsize>,
+}
+
+struct FrontState {
+    upstream: SocketAddr,
+    fault: Fault,
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    tokens_issued: Arc<AtomicUsize>,
+    faults_left: AtomicUsize,
+}
+
+impl Front {
+    pub fn start(upstream: &Registry, fault: Fault) -> Front {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let faults_left = match &fault {
+            Fault::Throttle { times } => *times,
+            Fault::DropOnce { .. } => 1,
+            _ => 0,
+        };
+        let state = Arc::new(FrontState {
+            upstream: upstream.addr,
+            fault,
+            addr,
+            seen: Arc::new(Mutex::new(Vec::new())),
+            tokens_issued: Arc::new(AtomicUsize::new(0)),
+            faults_left: AtomicUsize::new(faults_left),
+        });
+        let front = Front { addr, seen: state.seen.clone(), tokens_issued: state.tokens_issued.clone() };
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let state = state.clone();
+                std::thread::spawn(move || {
+                    let _ = state.serve(stream);
+                });
+            }
+        });
+        front
+    }
+
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+type Headers = Vec<(String, String)>;
+
+struct Request {
+    method: String,
+    path: String,
+    headers: Headers,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+fn read_request(reader: &mut impl BufRead) -> Option<Request> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':')?;
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    Some(Request { method, path, headers })
+}
+
+fn respond(stream: &mut TcpStream, status: u16, headers: &[(String, String)], body: &[u8]) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    stream.flush()
+}
+
+impl FrontState {
+    fn serve(&self, stream: TcpStream) -> std::io::Result<()> {
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut stream = stream;
+        while let Some(request) = read_request(&mut reader) {
+            let status = self.answer(&request, &mut stream)?;
+            self.seen.lock().unwrap().push(Seen {
+                path: request.path.clone(),
+                range: request.header("range").map(str::to_string),
+                authorization: request.header("authorization").map(str::to_string),
+                status,
+            });
+            if status == 0 {
+                return Ok(()); // connection dropped on purpose
+            }
+        }
+        Ok(())
+    }
+
+    fn is_blob(&self, request: &Request, blob: &str) -> bool {
+        request.path.contains("/blobs/") && request.path.ends_with(blob)
+    }
+
+    /// Answers one request; returns the status sent, 0 for a dropped connection.
+    fn answer(&self, request: &Request, stream: &mut TcpStream) -> std::io::Result<u16> {
+        if let Fault::Bearer { user, password } = &self.fault {
+            if request.path.starts_with("/token") {
+                let expected = format!("Basic {}", base64_encode(format!("{user}:{password}").as_bytes()));
+                if request.header("authorization") != Some(expected.as_str()) {
+                    respond(stream, 401, &[], b"{\"details\":\"incorrect username or password\"}")?;
+                    return Ok(401);
+                }
+                let n = self.tokens_issued.fetch_add(1, Ordering::SeqCst) + 1;
+                let body = format!("{{\"token\":\"test-token-{n}\",\"expires_in\":300}}");
+                respond(stream, 200, &[("Content-Type".into(), "application/json".into())], body.as_bytes())?;
+                return Ok(200);
+            }
+            let valid = request
+                .header("authorization")
+                .and_then(|a| a.strip_prefix("Bearer test-token-"))
+                .and_then(|n| n.parse::<usize>().ok())
+                .is_some_and(|n| n >= 1 && n <= self.tokens_issued.load(Ordering::SeqCst));
+            if !valid {
+                let challenge = format!(
+                    "Bearer realm=\"http://{}/token\",service=\"ecr-engine-test\",scope=\"repository:any:pull\"",
+                    self.addr
+                );
+                respond(
+                    stream,
+                    401,
+                    &[("WWW-Authenticate".into(), challenge)],
+                    b"{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}",
+                )?;
+                return Ok(401);
+            }
+        }
+        if let Fault::Throttle { .. } = &self.fault
+            && request.path.contains("/blobs/")
+        {
+            let left = self.faults_left.load(Ordering::SeqCst);
+            if left > 0 && self.faults_left.compare_exchange(left, left - 1, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+            {
+                if left.is_multiple_of(2) {
+                    respond(
+                        stream,
+                        429,
+                        &[("Retry-After".into(), "1".into())],
+                        b"{\"errors\":[{\"code\":\"TOOMANYREQUESTS\"}]}",
+                    )?;
+                    return Ok(429);
+                }
+                respond(stream, 503, &[], b"upstream busy")?;
+                return Ok(503);
+            }
+        }
+        let (status, headers, mut body) = self.forward(request)?;
+        match &self.fault {
+            Fault::DropOnce { blob }
+                if self.is_blob(request, blob)
+                    && status == 200
+                    && self.faults_left.compare_exchange(1, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok() =>
+            {
+                // Announce the whole body, send half, close.
+                let mut head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n", body.len());
+                for (name, value) in &headers {
+                    head.push_str(&format!("{name}: {value}\r\n"));
+                }
+                head.push_str("\r\n");
+                stream.write_all(head.as_bytes())?;
+                stream.write_all(&body[..body.len() / 2])?;
+                stream.flush()?;
+                stream.shutdown(std::net::Shutdown::Both)?;
+                return Ok(0);
+            }
+            Fault::Corrupt { blob } if self.is_blob(request, blob) && !body.is_empty() => {
+                let middle = body.len() / 2;
+                body[middle] ^= 0x55;
+            }
+            _ => {}
+        }
+        if request.method == "HEAD" {
+            body.clear();
+        }
+        respond(stream, status, &headers, &body)?;
+        Ok(status)
+    }
+
+    /// Sends the request on to the registry (without the front's Authorization) and reads the
+    /// whole answer.
+    fn forward(&self, request: &Request) -> std::io::Result<(u16, Headers, Vec<u8>)> {
+        let mut upstream = TcpStream::connect(self.upstream)?;
+        // HTTP/1.0: the registry answers unchunked and closes, so the body is everything after the head.
+        let mut head = format!("{} {} HTTP/1.0\r\nHost: {}\r\n", request.method, request.path, self.upstream);
+        for (name, value) in &request.headers {
+            let lower = name.to_ascii_lowercase();
+            let keep = match self.fault {
+                Fault::Bearer { .. } => !matches!(lower.as_str(), "host" | "connection" | "authorization"),
+                _ => !matches!(lower.as_str(), "host" | "connection"),
+            };
+            if keep {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
+        }
+        head.push_str("\r\n");
+        upstream.write_all(head.as_bytes())?;
+        let mut reader = BufReader::new(upstream);
+        let mut status_line = String::new();
+        reader.read_line(&mut status_line)?;
+        let status: u16 = status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(502);
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                let lower = name.trim().to_ascii_lowercase();
+                if !matches!(lower.as_str(), "content-length" | "connection" | "transfer-encoding") {
+                    headers.push((name.trim().to_string(), value.trim().to_string()));
+                }
+            }
+        }
+        let mut body = Vec::new();
+        if request.method != "HEAD" {
+            reader.read_to_end(&mut body)?;
+        }
+        Ok((status, headers, body))
+    }
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
