@@ -293,6 +293,11 @@ fn scan_all_reports_every_image_and_signals_the_broken_one() {
     assert_eq!(failed["status"], "incomplete", "{failed:#}");
     let error = failed["error"].as_str().unwrap();
     assert!(error.contains("ecr:GetDownloadUrlForLayer") && error.contains(&broken.built.layer_digests[1]), "{error}");
+    // The base layer svc/a and svc/broken share (same bytes) was downloaded once in the run.
+    let base = &broken.built.layer_digests[0];
+    assert_eq!(&build_image(&a, ManifestFormat::Oci).built.layer_digests[0], base);
+    let stats = moto.blob_stats();
+    assert_eq!(stats["downloads"][base].as_u64(), Some(1), "{base}: {stats}");
     // Plain progress lines when standard error is not a terminal.
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.lines().filter(|l| l.starts_with('[') && l.contains("/3] ")).count() == 3, "{stderr}");
