@@ -1,7 +1,8 @@
 //! AWS access: settings (flags, `ECR_ENGINE_*` environment variables, a JSON config file), the
 //! credentials (the SDK's default chain or explicit keys, then an optional chain of assumed
-//! roles), the ECR clients, and the bound on concurrent AWS calls. Nothing is written to disk and
-//! secrets never reach a log: they are held in `Secret`, whose Debug and Display redact.
+//! roles, assumed again before they expire), the ECR clients, and the bound on concurrent AWS
+//! calls. Nothing is written to disk and secrets never reach a log: they are held in `Secret`,
+//! whose Debug and Display redact.
 
 pub mod cli;
 pub mod connection;
@@ -14,8 +15,10 @@ pub mod scan_all;
 mod sdk_tests;
 
 use anyhow::{Context, Result, bail};
+use aws_config::identity::IdentityCache;
+use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
-use aws_sdk_sts::config::{Credentials, SharedCredentialsProvider};
+use aws_sdk_sts::config::{Credentials, SharedCredentialsProvider, SharedIdentityCache};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use serde::Deserialize;
 use std::fmt;
@@ -35,6 +38,9 @@ pub const MAX_PAGE_SIZE: i32 = 1000;
 /// guessable value is refused up front.
 pub const MIN_EXTERNAL_ID_LEN: usize = 8;
 const SESSION_NAME: &str = "ecr-engine";
+/// How long before credentials expire the identity cache fetches new ones (plus up to half again
+/// as jitter): time for a role chain's STS round trips, and for requests signed just before.
+const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
 
 /// A value that must never be printed: Debug and Display show only that it is set.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
@@ -215,8 +221,10 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 /// The configuration before any role is assumed: default chain (or explicit keys), profile,
 /// region, endpoint, retries, and an HTTPS client on rustls/ring.
 pub async fn base_config(settings: &ResolvedSettings) -> SdkConfig {
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).http_client(http_client()).retry_config(retry_config(settings));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
+        .retry_config(retry_config(settings))
+        .identity_cache(identity_cache());
     if let Some(profile) = &settings.profile {
         loader = loader.profile_name(profile);
     }
@@ -239,6 +247,12 @@ pub async fn base_config(settings: &ResolvedSettings) -> SdkConfig {
     loader.load().await
 }
 
+/// The credentials cache all clients made from a session's config share: one refresh serves them
+/// all, and it happens `REFRESH_BEFORE_EXPIRY` ahead rather than the SDK's default 10 seconds.
+fn identity_cache() -> SharedIdentityCache {
+    IdentityCache::lazy().buffer_time(REFRESH_BEFORE_EXPIRY).build()
+}
+
 /// The SDK's HTTP client: hyper with rustls on ring (HTTPS, and plain HTTP for local endpoints).
 pub fn http_client() -> aws_sdk_ecr::config::SharedHttpClient {
     aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
@@ -252,8 +266,9 @@ pub fn retry_config(settings: &ResolvedSettings) -> RetryConfig {
         .with_initial_backoff(Duration::from_millis(200))
 }
 
-/// One hop of the role chain: AssumeRole with the current credentials; the returned config
-/// carries only the temporary credentials STS handed back.
+/// One hop of the role chain, assumed once: AssumeRole with the current credentials, failing with
+/// STS's own error (which `errors::assume_role_failure` explains); the returned config carries
+/// only the temporary credentials STS handed back, so it serves checks, not long runs.
 pub async fn assume_role(
     config: &SdkConfig,
     role_arn: &str,
@@ -283,6 +298,27 @@ pub async fn assume_role(
     Ok(config.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build())
 }
 
+/// One hop of the role chain as it is used for a whole run: the SDK's `AssumeRoleProvider` for
+/// the same role, session name, External ID and duration as `assume_role`, signed by `config`'s
+/// provider (the previous hop). The identity cache asks it again when the credentials near
+/// expiry; its own STS client does not cache, so every earlier hop is assumed again as well.
+async fn refreshing_role(
+    config: &SdkConfig,
+    role_arn: &str,
+    external_id: Option<&Secret>,
+    duration_seconds: i32,
+) -> SdkConfig {
+    let mut provider = AssumeRoleProvider::builder(role_arn)
+        .configure(config)
+        .session_name(SESSION_NAME)
+        .session_length(Duration::from_secs(duration_seconds.unsigned_abs().into()));
+    if let Some(external_id) = external_id {
+        provider = provider.external_id(external_id.expose());
+    }
+    let provider = provider.build().await;
+    config.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build()
+}
+
 /// Connected AWS access: the final credentials, the settings, and the limit on calls in flight.
 #[derive(Clone)]
 pub struct AwsSession {
@@ -292,15 +328,26 @@ pub struct AwsSession {
 }
 
 impl AwsSession {
-    /// Loads the base credentials and assumes the role chain in order.
+    /// Loads the base credentials and assumes the role chain.
     pub async fn connect(settings: ResolvedSettings) -> Result<AwsSession> {
-        let mut config = base_config(&settings).await;
+        let base = base_config(&settings).await;
+        AwsSession::assume_chain(base, settings).await
+    }
+
+    /// Assumes each role of the chain once, in order, so that a refused hop fails here with its
+    /// cause; the session then signs with `refreshing_role` providers, which assume the chain
+    /// again on first use and before every expiry (a `scan --all` outlasts --session-duration).
+    pub async fn assume_chain(base: SdkConfig, settings: ResolvedSettings) -> Result<AwsSession> {
+        let external_id = settings.external_id.as_ref();
+        let mut checked = base.clone();
+        let mut refreshing = base;
         for (hop, arn) in settings.roles.iter().enumerate() {
-            config = assume_role(&config, arn, settings.external_id.as_ref(), settings.session_duration)
+            checked = assume_role(&checked, arn, external_id, settings.session_duration)
                 .await
-                .map_err(|error| errors::assume_role_failure(error, arn, hop, settings.external_id.is_some()))?;
+                .map_err(|error| errors::assume_role_failure(error, arn, hop, external_id.is_some()))?;
+            refreshing = refreshing_role(&refreshing, arn, external_id, settings.session_duration).await;
         }
-        Ok(AwsSession::from_config(config, settings))
+        Ok(AwsSession::from_config(refreshing, settings))
     }
 
     pub fn from_config(config: SdkConfig, settings: ResolvedSettings) -> AwsSession {

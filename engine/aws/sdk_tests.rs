@@ -1,11 +1,13 @@
 //! What moto does not check, checked by injecting responses into the SDK's HTTP client and
 //! reading the requests the SDK really sent: the External ID on AssumeRole and the credentials of
-//! the next hop, pagination across pages, throttling retried, AccessDenied explained.
+//! the next hop, the role chain assumed again before its credentials expire, pagination across pages, throttling retried, AccessDenied explained.
 
 use super::*;
 use aws_sdk_sts::config::ProvideCredentials;
+use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
 use aws_smithy_http_client::test_util::infallible_client_fn;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Requests seen (method, authorization header, body), in order.
 type Seen = Arc<Mutex<Vec<(String, String)>>>;
@@ -53,11 +55,14 @@ fn session(client: aws_sdk_ecr::config::SharedHttpClient, settings: &str) -> Aws
     AwsSession::from_config(config, settings)
 }
 
-fn assume_role_reply(access_key: &str) -> String {
+/// A year far enough ahead that credentials expiring then are never refreshed during a test.
+const LASTING: &str = "2099-01-01T00:00:00Z";
+
+fn assume_role_reply(access_key: &str, expiration: &str) -> String {
     format!(
         "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult>\
          <Credentials><AccessKeyId>{access_key}</AccessKeyId><SecretAccessKey>secret-{access_key}</SecretAccessKey>\
-         <SessionToken>token-{access_key}</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>\
+         <SessionToken>token-{access_key}</SessionToken><Expiration>{expiration}</Expiration></Credentials>\
          <AssumedRoleUser><Arn>arn:aws:sts::1:assumed-role/r/ecr-engine</Arn><AssumedRoleId>AROA:ecr-engine</AssumedRoleId>\
          </AssumedRoleUser></AssumeRoleResult></AssumeRoleResponse>"
     )
@@ -65,7 +70,7 @@ fn assume_role_reply(access_key: &str) -> String {
 
 #[tokio::test]
 async fn external_id_is_sent_and_each_hop_uses_the_previous_credentials() {
-    let (client, seen) = fake_client(|index, _| (200, assume_role_reply(&format!("ASIAHOP{}", index + 1))));
+    let (client, seen) = fake_client(|index, _| (200, assume_role_reply(&format!("ASIAHOP{}", index + 1), LASTING)));
     let session = session(
         client,
         r#"{"role-arn": "arn:aws:iam::1:role/hub,arn:aws:iam::2:role/reader", "external-id": "customer-ext-42", "session-duration": 1800}"#,
@@ -91,6 +96,67 @@ async fn external_id_is_sent_and_each_hop_uses_the_previous_credentials() {
     let credentials = config.credentials_provider().unwrap().provide_credentials().await.unwrap();
     assert_eq!(credentials.access_key_id(), "ASIAHOP2");
     assert_eq!(credentials.session_token(), Some("token-ASIAHOP2"));
+}
+
+/// The access key a SigV4 authorization header names.
+fn signer(authorization: &str) -> &str {
+    authorization.split("Credential=").nth(1).and_then(|c| c.split('/').next()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_role_chain_is_assumed_again_before_its_credentials_expire() {
+    // The fourth AssumeRole (the last hop, on the chain's first use) hands out credentials that
+    // expire in a minute, well inside the refresh margin; all the others last.
+    let soon = DateTime::from(SystemTime::now() + Duration::from_secs(60)).fmt(DateTimeFormat::DateTime).unwrap();
+    let assumed = AtomicUsize::new(0);
+    let (client, seen) = fake_client(move |_, body| {
+        if !body.contains("Action=AssumeRole") {
+            return (200, r#"{"repositories": []}"#.to_string());
+        }
+        let n = assumed.fetch_add(1, Ordering::SeqCst) + 1;
+        (200, assume_role_reply(&format!("ASIA{n}"), if n == 4 { &soon } else { LASTING }))
+    });
+    let settings = serde_json::from_str::<AwsSettings>(
+        r#"{"role-arn": "arn:aws:iam::1:role/hub,arn:aws:iam::2:role/reader", "external-id": "customer-ext-42", "session-duration": 900}"#,
+    )
+    .unwrap()
+    .resolve()
+    .unwrap();
+    // Loaded like `base_config` (time source, the session's identity cache), minus the host's
+    // environment.
+    let base = aws_config::defaults(BehaviorVersion::latest())
+        .empty_test_environment()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("AKIDBASE", "base-secret", None, None, "test"))
+        .http_client(client)
+        .identity_cache(identity_cache())
+        .load()
+        .await;
+    let session = AwsSession::assume_chain(base, settings).await.unwrap();
+    for _ in 0..3 {
+        inventory::list_repositories(&session, "us-east-1").await.unwrap();
+    }
+
+    let seen = seen.lock().unwrap().clone();
+    let (assume_roles, listings): (Vec<_>, Vec<_>) =
+        seen.iter().partition(|(_, body)| body.contains("Action=AssumeRole"));
+    // 1-2: each hop checked at connect; 3-4: the chain's first use; 5-6: both hops assumed again
+    // because 4 was near expiry; the third listing reuses 6 from the cache.
+    let assume_signers: Vec<&str> = assume_roles.iter().map(|(authorization, _)| signer(authorization)).collect();
+    assert_eq!(assume_signers, ["AKIDBASE", "ASIA1", "AKIDBASE", "ASIA3", "AKIDBASE", "ASIA5"]);
+    for (index, (_, body)) in assume_roles.iter().enumerate() {
+        let role = if index % 2 == 0 {
+            "arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fhub"
+        } else {
+            "arn%3Aaws%3Aiam%3A%3A2%3Arole%2Freader"
+        };
+        assert!(body.contains(&format!("RoleArn={role}")), "AssumeRole {}: {body}", index + 1);
+        assert!(body.contains("ExternalId=customer-ext-42"), "AssumeRole {}: {body}", index + 1);
+        assert!(body.contains("DurationSeconds=900"), "AssumeRole {}: {body}", index + 1);
+        assert!(body.contains("RoleSessionName=ecr-engine"), "AssumeRole {}: {body}", index + 1);
+    }
+    let listing_signers: Vec<&str> = listings.iter().map(|(authorization, _)| signer(authorization)).collect();
+    assert_eq!(listing_signers, ["ASIA4", "ASIA6", "ASIA6"]);
 }
 
 #[tokio::test]
