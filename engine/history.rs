@@ -274,27 +274,15 @@ pub fn diff_table(diff: &ScanDiff) -> String {
     let describe =
         |s: &DiffSide| format!("scan {} {} {}", s.scan_id, s.target, s.image_digest.as_deref().unwrap_or("-"));
     let _ = writeln!(out, "From: {}\nTo:   {}", describe(&diff.from), describe(&diff.to));
-    let _ = writeln!(out, "\nVulnerabilities introduced: {}", diff.vulnerabilities_introduced.len());
-    for v in &diff.vulnerabilities_introduced {
-        let _ = writeln!(
-            out,
-            "  + {:<20} {:<9} {} {}",
-            v.id,
-            crate::report::severity_name(v.severity),
-            v.package,
-            v.installed_version
-        );
-    }
-    let _ = writeln!(out, "Vulnerabilities fixed: {}", diff.vulnerabilities_fixed.len());
-    for v in &diff.vulnerabilities_fixed {
-        let _ = writeln!(
-            out,
-            "  - {:<20} {:<9} {} {}",
-            v.id,
-            crate::report::severity_name(v.severity),
-            v.package,
-            v.installed_version
-        );
+    for (heading, mark, list) in [
+        ("\nVulnerabilities introduced", '+', &diff.vulnerabilities_introduced),
+        ("Vulnerabilities fixed", '-', &diff.vulnerabilities_fixed),
+    ] {
+        let _ = writeln!(out, "{heading}: {}", list.len());
+        for v in list {
+            let severity = crate::report::severity_name(v.severity);
+            let _ = writeln!(out, "  {mark} {:<20} {severity:<9} {} {}", v.id, v.package, v.installed_version);
+        }
     }
     let _ = writeln!(out, "\nPackages added: {}", diff.packages_added.len());
     for p in &diff.packages_added {

@@ -6,6 +6,7 @@ use crate::aws::errors::ecr_failure;
 use crate::aws::{AwsSession, EcrAccess};
 use crate::digest::Digest;
 use crate::image::{self, Platform, ResolvedImage};
+use crate::registry::RemoteName;
 use crate::registry::blob::{BlobRequest, ResumableBlob, RetryPolicy, UrlSource, http_agent};
 use crate::registry::reference::Reference;
 use crate::source::ImageFiles;
@@ -196,7 +197,7 @@ struct EcrFiles {
 
 impl ImageFiles for EcrFiles {
     fn open(&self, name: &str) -> Result<Box<dyn Read + Send + '_>> {
-        if let Some(digest) = name.strip_prefix("manifests/") {
+        if let Some(RemoteName::Manifest(digest)) = RemoteName::parse(name) {
             if digest == self.top.digest.as_str() {
                 return Ok(Box::new(self.top.bytes.as_slice()));
             }
@@ -204,7 +205,7 @@ impl ImageFiles for EcrFiles {
             let manifest = self.runtime.block_on(self.repository.fetch_manifest(&self.session, id))?;
             return Ok(Box::new(std::io::Cursor::new(manifest.bytes)));
         }
-        if let Some(hex) = name.strip_prefix("blobs/sha256/") {
+        if let Some(RemoteName::Blob { hex }) = RemoteName::parse(name) {
             let digest = Digest::parse(&format!("sha256:{hex}"))?;
             let what = format!("blob {digest} of {}", self.repository.repository);
             let source = PresignedUrl::new(self.session.clone(), self.runtime.clone(), self.repository.clone(), digest);
@@ -221,7 +222,7 @@ impl ImageFiles for EcrFiles {
 
     /// Whether it exists is learnt by asking for it (LayersNotFound then names it).
     fn contains(&self, name: &str) -> bool {
-        name.starts_with("manifests/") || name.starts_with("blobs/sha256/")
+        RemoteName::parse(name).is_some()
     }
 
     fn size(&self, _name: &str) -> Option<u64> {
@@ -229,7 +230,7 @@ impl ImageFiles for EcrFiles {
     }
 
     fn manifest_name(&self, digest: &Digest) -> String {
-        format!("manifests/{digest}")
+        RemoteName::manifest(digest)
     }
 }
 

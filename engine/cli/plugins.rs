@@ -231,15 +231,7 @@ fn test(plugin: &str, target: &str, platform: Option<&str>, max_file_size: u64, 
     };
     let (report, mut runs) = scan::scan_keeping_runs(target, &host, &options, true)?;
     // A plugin that could not load has no run on the view; its load error says why.
-    runs.extend(host.load_errors().iter().map(|error| plugin::PluginRun {
-        name: error.name.clone(),
-        version: String::new(),
-        status: error.status,
-        error: Some(error.error.clone()),
-        duration_ms: 0,
-        warnings: Vec::new(),
-        findings: Vec::new(),
-    }));
+    runs.extend(host.load_errors().iter().map(plugin::PluginRun::from));
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }

@@ -227,6 +227,21 @@ pub struct PluginRun {
     pub findings: Vec<Finding>,
 }
 
+/// A plugin that could not load has no run on the image; its load error says why.
+impl From<&PluginLoadError> for PluginRun {
+    fn from(error: &PluginLoadError) -> PluginRun {
+        PluginRun {
+            name: error.name.clone(),
+            version: String::new(),
+            status: error.status,
+            error: Some(error.error.clone()),
+            duration_ms: 0,
+            warnings: Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+}
+
 /// The loaded plugins and the engine that runs them.
 pub struct PluginHost {
     /// Drives the CPU deadline; its thread stops when the host is dropped.
@@ -384,15 +399,7 @@ impl PluginHost {
     /// result has one run per loaded plugin and one per load error, sorted by name.
     pub fn analyze(&self, image: &ImageInfo, files: &[ImageFile]) -> Vec<PluginRun> {
         let mut runs = self.analyze_only(image, files, |_| true);
-        runs.extend(self.load_errors.iter().map(|error| PluginRun {
-            name: error.name.clone(),
-            version: String::new(),
-            status: error.status,
-            error: Some(error.error.clone()),
-            duration_ms: 0,
-            warnings: Vec::new(),
-            findings: Vec::new(),
-        }));
+        runs.extend(self.load_errors.iter().map(PluginRun::from));
         runs.sort_by(|a, b| a.name.cmp(&b.name));
         runs
     }

@@ -2,6 +2,7 @@
 //! registry authenticates, tokens, and the manifest and blob requests the image resolver makes
 //! (through `RegistryFiles`, an `ImageFiles` whose reads are downloads).
 
+use super::RemoteName;
 use super::auth::{Challenge, Credentials, TokenResponse, docker_config_credentials, docker_config_path};
 use super::blob::{BlobRequest, ResumableBlob, RetryPolicy, UrlSource, error_body, http_agent, retry_after, transient};
 use super::reference::Reference;
@@ -262,14 +263,14 @@ pub struct RegistryFiles {
 
 impl ImageFiles for RegistryFiles {
     fn open(&self, name: &str) -> Result<Box<dyn Read + Send + '_>> {
-        if let Some(digest) = name.strip_prefix("manifests/") {
+        if let Some(RemoteName::Manifest(digest)) = RemoteName::parse(name) {
             if digest == self.top.0.as_str() {
                 return Ok(Box::new(self.top.1.as_slice()));
             }
             let what = format!("manifest {}@{digest}", self.client.repository);
             return Ok(Box::new(self.client.download("manifests", digest, what)));
         }
-        if let Some(hex) = name.strip_prefix("blobs/sha256/") {
+        if let Some(RemoteName::Blob { hex }) = RemoteName::parse(name) {
             let what = format!("blob sha256:{hex} of {}", self.client.repository);
             return Ok(Box::new(self.client.download("blobs", &format!("sha256:{hex}"), what)));
         }
@@ -278,7 +279,7 @@ impl ImageFiles for RegistryFiles {
 
     /// Whether it exists is learnt by downloading it (a 404 then names it).
     fn contains(&self, name: &str) -> bool {
-        name.starts_with("manifests/") || name.starts_with("blobs/sha256/")
+        RemoteName::parse(name).is_some()
     }
 
     fn size(&self, _name: &str) -> Option<u64> {
@@ -286,7 +287,7 @@ impl ImageFiles for RegistryFiles {
     }
 
     fn manifest_name(&self, digest: &Digest) -> String {
-        format!("manifests/{digest}")
+        RemoteName::manifest(digest)
     }
 }
 

@@ -11,8 +11,31 @@ pub use auth::Credentials;
 pub use client::RegistryOptions;
 pub use reference::Reference;
 
+use crate::digest::Digest;
 use crate::image::{self, Platform, ResolvedImage};
 use anyhow::{Context, Result};
+
+/// What the image resolver asks a remote image (registry or ECR) for: `manifests/DIGEST` (read
+/// through the registry's manifest call) or `blobs/sha256/HEX`. Whether one exists is learnt by
+/// fetching it, where the registry's refusal names it.
+pub enum RemoteName<'a> {
+    Manifest(&'a str),
+    Blob { hex: &'a str },
+}
+
+impl RemoteName<'_> {
+    pub fn parse(name: &str) -> Option<RemoteName<'_>> {
+        if let Some(digest) = name.strip_prefix("manifests/") {
+            return Some(RemoteName::Manifest(digest));
+        }
+        name.strip_prefix("blobs/sha256/").map(|hex| RemoteName::Blob { hex })
+    }
+
+    /// The name the resolver uses for a manifest (see `ImageFiles::manifest_name`).
+    pub fn manifest(digest: &Digest) -> String {
+        format!("manifests/{digest}")
+    }
+}
 
 /// Resolves a registry image to the asked platform: its manifest, config and layer list. Layers
 /// are downloaded later, as the pipeline reads them.
