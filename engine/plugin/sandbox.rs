@@ -19,7 +19,7 @@ use wasmtime_wasi::p2::{DynPollable, OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// How often the epoch advances. The CPU deadline is a whole number of ticks, so a runaway plugin
-/// is stopped within one tick of its limit.
+/// is stopped within one tick after its limit.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// How wasmtime's error for an exhausted hostcall fuel starts (its type is private, so it is
@@ -101,9 +101,12 @@ pub(super) fn new_store(engine: &Engine, limits: &Limits) -> Store<Sandbox> {
     store
 }
 
+/// The deadline in ticks, one more than the limit needs: the first tick can come right after the
+/// deadline is set, so only the ticks after it are whole. The plugin then always gets at least its
+/// limit, and is stopped within one tick after it.
 fn deadline_ticks(cpu_time: Duration) -> u64 {
-    let ticks = cpu_time.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
-    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+    let whole_ticks = cpu_time.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
+    u64::try_from(whole_ticks).unwrap_or(u64::MAX).saturating_add(1)
 }
 
 /// Turns the result of a call into the status the report shows. Order matters: a plugin that ran
@@ -358,9 +361,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deadline_is_rounded_up_to_whole_ticks() {
-        assert_eq!(deadline_ticks(Duration::from_secs(2)), 200);
-        assert_eq!(deadline_ticks(Duration::from_millis(15)), 2);
+    fn deadline_is_whole_ticks_plus_the_partial_first_one() {
+        assert_eq!(deadline_ticks(Duration::from_secs(2)), 201);
+        assert_eq!(deadline_ticks(Duration::from_millis(15)), 3);
         assert_eq!(deadline_ticks(Duration::ZERO), 1);
     }
 
