@@ -58,6 +58,13 @@ enum Command {
     },
     /// Match the recorded package inventories of scanned images (the latest scan of each) against
     /// the current vulnerability data again, without reading any image; records the results.
+    ///
+    /// The history records every finding; --severity, --ignore-unfixed, the ignore file and
+    /// --skip-check shape what is shown and counted: both sides of each comparison, and the
+    /// issues found now (end of life only: configuration checks need the image).
+    ///
+    /// Exit status: 0 done; 1 the rescan could not run; --exit-code N when findings remain in any
+    /// image.
     Rescan {
         /// Only images of this repository (or scanned under this target).
         repository: Option<String>,
@@ -66,6 +73,8 @@ enum Command {
         include_dev_deps: bool,
         #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
+        #[command(flatten)]
+        policy: PolicyArgs,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -189,6 +198,27 @@ struct ScanArgs {
     /// Largest file handed to analyzers; bigger files are skipped with a warning, e.g. 128M.
     #[arg(long, value_parser = parse_size, default_value = "128M")]
     max_file_size: u64,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Also match development dependencies that are only declared in lockfiles.
+    #[arg(long)]
+    include_dev_deps: bool,
+    /// Read every layer even when the layer cache has it (and do not cache what is read).
+    #[arg(long)]
+    no_cache: bool,
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(flatten)]
+    plugins: PluginArgs,
+    #[command(flatten)]
+    registry: crate::registry::args::RegistryArgs,
+    #[command(flatten)]
+    ecr: crate::aws::cli::EcrScanArgs,
+}
+
+/// What `scan` and `rescan` leave out of what they show, and when they fail a pipeline.
+#[derive(Debug, Args)]
+struct PolicyArgs {
     /// Leave out issues with this check id (e.g. CFG-001); repeat or comma-separate for several.
     #[arg(long, value_delimiter = ',')]
     skip_check: Vec<String>,
@@ -205,20 +235,35 @@ struct ScanArgs {
     /// Exit with this status when vulnerabilities or issues remain after filtering.
     #[arg(long, default_value_t = 0)]
     exit_code: u8,
-    /// Also match development dependencies that are only declared in lockfiles.
-    #[arg(long)]
-    include_dev_deps: bool,
-    /// Read every layer even when the layer cache has it (and do not cache what is read).
-    #[arg(long)]
-    no_cache: bool,
-    #[command(flatten)]
-    db: DbArgs,
-    #[command(flatten)]
-    plugins: PluginArgs,
-    #[command(flatten)]
-    registry: crate::registry::args::RegistryArgs,
-    #[command(flatten)]
-    ecr: crate::aws::cli::EcrScanArgs,
+}
+
+/// Read when present and no --ignore-file is given, like .trivyignore.
+const DEFAULT_IGNORE_FILE: &str = ".ecr-engine-ignore";
+
+impl PolicyArgs {
+    fn policy(&self) -> Result<Policy> {
+        let ignore = match &self.ignore_file {
+            Some(path) => policy::read_ignore_file(path)?,
+            None if Path::new(DEFAULT_IGNORE_FILE).is_file() => {
+                policy::read_ignore_file(Path::new(DEFAULT_IGNORE_FILE))?
+            }
+            None => Vec::new(),
+        };
+        Ok(Policy {
+            severities: match &self.severity {
+                Some(list) => policy::parse_severities(list).map_err(anyhow::Error::msg)?,
+                None => Vec::new(),
+            },
+            ignore_unfixed: self.ignore_unfixed,
+            ignore,
+            skip_checks: self.skip_check.clone(),
+        })
+    }
+
+    /// The exit status --exit-code asks for when findings remain after filtering.
+    fn failing(&self, findings_remain: bool) -> Option<ExitCode> {
+        (self.exit_code != 0 && findings_remain).then(|| ExitCode::from(self.exit_code))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -370,15 +415,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Db { command } => run_db(command),
         Command::Aws(command) => crate::aws::cli::run(command),
         Command::Plugins { command } => plugins::run(command),
-        Command::Rescan { repository, include_dev_deps, format, db } => {
+        Command::Rescan { repository, include_dev_deps, format, policy, db } => {
+            let rules = policy.policy()?;
             let store = existing_store(&db)?;
-            let results =
-                history::rescan(&store, repository.as_deref(), MatchOptions { include_dev: include_dev_deps })?;
+            let today = time::OffsetDateTime::now_utc().date();
+            let options = MatchOptions { include_dev: include_dev_deps };
+            let results = history::rescan(&store, repository.as_deref(), options, &rules, today)?;
+            for warning in rules.expired_warnings(today) {
+                eprintln!("warning: {warning}");
+            }
             match format {
                 ListFormat::Json => println!("{}", serde_json::to_string_pretty(&results)?),
                 ListFormat::Table => print!("{}", history::rescan_table(&results)),
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(policy.failing(results.iter().any(history::Rescanned::has_findings)).unwrap_or(ExitCode::SUCCESS))
         }
         Command::History { repository, format, db } => {
             let scans = existing_store(&db)?.list(repository.as_deref())?;
@@ -446,20 +496,7 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode> {
         registry: args.registry.options()?,
         ecr: args.ecr.access(args.target.as_deref())?,
     };
-    let ignore = match &args.ignore_file {
-        Some(path) => policy::read_ignore_file(path)?,
-        None if Path::new(DEFAULT_IGNORE_FILE).is_file() => policy::read_ignore_file(Path::new(DEFAULT_IGNORE_FILE))?,
-        None => Vec::new(),
-    };
-    let policy = Policy {
-        severities: match &args.severity {
-            Some(list) => policy::parse_severities(list).map_err(anyhow::Error::msg)?,
-            None => Vec::new(),
-        },
-        ignore_unfixed: args.ignore_unfixed,
-        ignore,
-        skip_checks: args.skip_check.clone(),
-    };
+    let policy = args.policy.policy()?;
     let today = time::OffsetDateTime::now_utc().date();
     let store = Store::open(&args.db.path())?;
     let cache = if args.no_cache { None } else { Some(SqliteLayerCache::open(store.path())?) };
@@ -510,17 +547,14 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode> {
     for error in &report.errors {
         eprintln!("error: {error}");
     }
-    if args.exit_code != 0 && (!report.vulnerabilities.is_empty() || !report.issues.is_empty()) {
-        return Ok(ExitCode::from(args.exit_code));
+    if let Some(code) = args.policy.failing(!report.vulnerabilities.is_empty() || !report.issues.is_empty()) {
+        return Ok(code);
     }
     if !report.complete {
         return Ok(ExitCode::from(EXIT_INCOMPLETE));
     }
     Ok(ExitCode::SUCCESS)
 }
-
-/// Read when present and no --ignore-file is given, like .trivyignore.
-const DEFAULT_IGNORE_FILE: &str = ".ecr-engine-ignore";
 
 fn run_db(command: DbCommand) -> Result<ExitCode> {
     match command {

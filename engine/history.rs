@@ -2,7 +2,8 @@
 //! data (`rescan`), scans over time (`history`) and what changed between two scans (`diff`).
 //! Everything here reads the store only: no image, registry or layer is touched.
 
-use crate::report::{OsSection, PackageEntry, Report, VulnerabilityEntry};
+use crate::policy::Policy;
+use crate::report::{OsSection, PackageEntry, Report, Suppressed, VulnerabilityEntry};
 use crate::store::history::{ScanHistory, ScanRecord, ScanSummary, SeverityCounts};
 use crate::store::{AdvisorySource, Store};
 use crate::vuln::{self, matcher::MatchOptions, version::Scheme};
@@ -10,8 +11,10 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use time::Date;
 
-/// One image matched again.
+/// One image matched again. Counts and lists are after the policy (`--severity`, ignore file,
+/// ...), on both sides; the history records every finding.
 #[derive(Debug, Serialize)]
 pub struct Rescanned {
     pub scan_id: i64,
@@ -23,15 +26,31 @@ pub struct Rescanned {
     /// Vulnerability ids found now and not before, and the reverse.
     pub introduced: Vec<String>,
     pub fixed: Vec<String>,
+    /// Ids of the issues found now (only end of life: configuration checks need the image).
+    pub issues: Vec<String>,
+    /// What the policy left out of this result.
+    pub suppressed: Suppressed,
+}
+
+impl Rescanned {
+    /// Whether anything is left after the policy: what fails a pipeline (`--exit-code`).
+    pub fn has_findings(&self) -> bool {
+        self.after.total() > 0 || !self.issues.is_empty()
+    }
 }
 
 /// Re-matches the latest inventory of every recorded image (of `repository`, when given)
 /// against the store's current vulnerability data, and records each result as a new scan.
-pub fn rescan(store: &Store, repository: Option<&str>, options: MatchOptions) -> Result<Vec<Rescanned>> {
+pub fn rescan(
+    store: &Store,
+    repository: Option<&str>,
+    options: MatchOptions,
+    policy: &Policy,
+    today: Date,
+) -> Result<Vec<Rescanned>> {
     let Some(data_version) = store.data_version()? else {
         bail!("no vulnerability data in {}; run `ecr-engine db update` first", store.path().display());
     };
-    let today = time::OffsetDateTime::now_utc().date();
     let mut out = Vec::new();
     for id in store.latest_per_image(repository)? {
         let previous = store.load(id)?.with_context(|| format!("scan {id} vanished from the history"))?;
@@ -55,16 +74,22 @@ pub fn rescan(store: &Store, repository: Option<&str>, options: MatchOptions) ->
             ..ScanRecord::from_report(&report, "rescan", Some(data_version.clone()))
         };
         let scan_id = store.record(&record)?;
-        let changes = vulnerability_changes(&previous.vulnerabilities, &record.vulnerabilities);
+        // Recorded whole; the policy shapes only what is shown and counted.
+        policy.apply(&mut report, today);
+        let mut before = previous.vulnerabilities;
+        policy.filter_vulnerabilities(&mut before, today);
+        let changes = vulnerability_changes(&before, &report.vulnerabilities);
         out.push(Rescanned {
             scan_id,
             previous_scan_id: id,
             target: previous.target,
             image_digest: previous.image_digest,
-            before: SeverityCounts::of(&previous.vulnerabilities),
-            after: SeverityCounts::of(&record.vulnerabilities),
+            before: SeverityCounts::of(&before),
+            after: SeverityCounts::of(&report.vulnerabilities),
             introduced: changes.introduced.iter().map(|v| v.id.clone()).collect(),
             fixed: changes.fixed.iter().map(|v| v.id.clone()).collect(),
+            issues: report.issues.iter().map(|i| i.id.clone()).collect(),
+            suppressed: report.suppressed,
         });
     }
     Ok(out)
@@ -76,7 +101,7 @@ pub fn rescan_table(results: &[Rescanned]) -> String {
         out.push_str("No recorded scans to match again.\n");
     }
     for r in results {
-        let _ = writeln!(
+        let _ = write!(
             out,
             "scan {} (from {}) {}  {} -> {}  +{} new, -{} fixed",
             r.scan_id,
@@ -87,6 +112,15 @@ pub fn rescan_table(results: &[Rescanned]) -> String {
             r.introduced.len(),
             r.fixed.len()
         );
+        if !r.issues.is_empty() {
+            let _ = write!(out, "  issues: {}", r.issues.join(", "));
+        }
+        match r.suppressed.vulnerabilities + r.suppressed.issues {
+            0 => out.push('\n'),
+            n => {
+                let _ = writeln!(out, "  ({n} suppressed)");
+            }
+        }
     }
     out
 }

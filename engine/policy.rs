@@ -2,7 +2,7 @@
 //! `--severity`, `--ignore-unfixed`, the ignore file, `--skip-check`.
 
 use crate::model::Severity;
-use crate::report::Report;
+use crate::report::{Report, VulnerabilityEntry};
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 use time::Date;
@@ -74,30 +74,48 @@ pub struct Policy {
 impl Policy {
     /// Removes what the policy leaves out, counting it in `report.suppressed`.
     pub fn apply(&self, report: &mut Report, today: Date) {
-        let active: Vec<&IgnoreEntry> = self.ignore.iter().filter(|e| e.expires.is_none_or(|d| d >= today)).collect();
-        for expired in self.ignore.iter().filter(|e| e.expires.is_some_and(|d| d < today)) {
-            report.warnings.push(format!(
-                "ignore entry {} expired on {}; it no longer applies",
-                expired.id,
-                expired.expires.expect("expired entries have a date")
-            ));
-        }
-        let ignored = |ids: &[&String]| ids.iter().any(|id| active.iter().any(|e| e.id.eq_ignore_ascii_case(id)));
-        let severity_kept = |s: Severity| self.severities.is_empty() || self.severities.contains(&s);
-        let before = report.vulnerabilities.len();
-        report.vulnerabilities.retain(|v| {
-            severity_kept(v.severity)
-                && !(self.ignore_unfixed && v.fixed_version.is_none())
-                && !ignored(&std::iter::once(&v.id).chain(&v.aliases).collect::<Vec<_>>())
-        });
-        report.suppressed.vulnerabilities += before - report.vulnerabilities.len();
+        report.warnings.extend(self.expired_warnings(today));
+        report.suppressed.vulnerabilities += self.filter_vulnerabilities(&mut report.vulnerabilities, today);
         let before = report.issues.len();
         report.issues.retain(|i| {
-            severity_kept(i.severity)
+            self.severity_kept(i.severity)
                 && !self.skip_checks.iter().any(|id| id.eq_ignore_ascii_case(&i.id))
-                && !ignored(&[&i.id])
+                && !self.ignored(&[&i.id], today)
         });
         report.suppressed.issues += before - report.issues.len();
+    }
+
+    /// Removes the vulnerabilities the policy leaves out; returns how many. `rescan` filters the
+    /// earlier scan's findings with it too, so both sides of its comparison are seen alike.
+    pub fn filter_vulnerabilities(&self, vulnerabilities: &mut Vec<VulnerabilityEntry>, today: Date) -> usize {
+        let before = vulnerabilities.len();
+        vulnerabilities.retain(|v| {
+            self.severity_kept(v.severity)
+                && !(self.ignore_unfixed && v.fixed_version.is_none())
+                && !self.ignored(&std::iter::once(&v.id).chain(&v.aliases).collect::<Vec<_>>(), today)
+        });
+        before - vulnerabilities.len()
+    }
+
+    /// One warning per ignore entry past its date: it no longer hides anything.
+    pub fn expired_warnings(&self, today: Date) -> Vec<String> {
+        self.ignore
+            .iter()
+            .filter_map(|e| e.expires.filter(|d| *d < today).map(|d| (e, d)))
+            .map(|(e, d)| format!("ignore entry {} expired on {d}; it no longer applies", e.id))
+            .collect()
+    }
+
+    fn severity_kept(&self, severity: Severity) -> bool {
+        self.severities.is_empty() || self.severities.contains(&severity)
+    }
+
+    /// Whether an ignore entry still in force names any of `ids`.
+    fn ignored(&self, ids: &[&String], today: Date) -> bool {
+        self.ignore
+            .iter()
+            .filter(|e| e.expires.is_none_or(|d| d >= today))
+            .any(|e| ids.iter().any(|id| e.id.eq_ignore_ascii_case(id)))
     }
 }
 

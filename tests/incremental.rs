@@ -1,6 +1,7 @@
 //! Incremental scans and history with the real binary: the layer cache (cold, warm, shared base
-//! layers, plugin changes, a scan killed mid-layer), `rescan`, `history`, `diff` and `cache`;
-//! and one `Scanner` shared by several threads reading each layer once.
+//! layers, plugin changes, a scan killed mid-layer), `rescan` (with the output policy),
+//! `history`, `diff` and `cache`, the store's layout version; and one `Scanner` shared by
+//! several threads reading each layer once.
 
 mod common;
 
@@ -436,6 +437,135 @@ fn history_diff_and_rescan_across_three_versions() {
     // The latest record of version 1 is now the rescan: diff by tag sees the new finding.
     let diff = run(&["diff", &ids_of(0), "example/app:1", "--format", "json", "--db", db_arg]);
     assert_eq!(ids(&diff["vulnerabilities_introduced"]), vec!["DEBIAN-CVE-2099-0004 bash"]);
+}
+
+/// `ecr-engine rescan --format json` in `cwd`: (exit code, results, stderr).
+fn rescan(db: &Path, cwd: &Path, extra: &[&str]) -> (i32, Vec<Value>, String) {
+    let out = cli::command()
+        .args(["rescan", "--format", "json", "--db", db.to_str().unwrap()])
+        .args(extra)
+        .current_dir(cwd)
+        .output()
+        .expect("run ecr-engine");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let results: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
+    (out.status.code().expect("exit code"), results.as_array().unwrap().clone(), stderr)
+}
+
+/// The result for the image scanned from `archive`.
+fn rescanned<'a>(results: &'a [Value], archive: &str) -> &'a Value {
+    results
+        .iter()
+        .find(|r| r["target"].as_str().unwrap().ends_with(archive))
+        .unwrap_or_else(|| panic!("no rescan of {archive} in {results:#?}"))
+}
+
+/// (critical, high, medium, low) of a rescan side.
+fn counts(side: &Value) -> (u64, u64, u64, u64) {
+    let n = |s: &str| side[s].as_u64().unwrap();
+    (n("critical"), n("high"), n("medium"), n("low"))
+}
+
+#[test]
+fn rescan_applies_the_output_policy_and_records_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    import_into(&db, &dir.path().join("osv"), &app_records());
+    // Version 1: two HIGH (glibc), one LOW (openssl); version 3: one MEDIUM without a fix (curl).
+    for version in [1, 3] {
+        let archive = dir.path().join(format!("app-{version}.tar"));
+        write_docker_archive(&app_version(version), &[&format!("example/app:{version}")], &archive);
+        assert_eq!(scan_with_db(&cli::target("docker-archive", &archive), &db, &[]).code, 0);
+    }
+    // New data: bash (in version 1 only) is critically vulnerable.
+    import_into(
+        &db,
+        &dir.path().join("osv-new"),
+        &[json!({"id": "DEBIAN-CVE-2099-0004", "modified": "2024-02-01T00:00:00Z",
+                 "affected": [{"package": {"ecosystem": "Debian:12", "name": "bash"},
+                               "ranges": range(json!([{"introduced": "0"}, {"fixed": "5.2.21-2"}]))}],
+                 "database_specific": {"severity": "critical"}})],
+    );
+    let cwd = tempfile::tempdir().unwrap(); // no default ignore file here
+
+    let (code, results, stderr) = rescan(&db, cwd.path(), &["--severity", "HIGH,CRITICAL"]);
+    assert_eq!(code, 0, "{stderr}");
+    let one = rescanned(&results, "app-1.tar");
+    assert_eq!(counts(&one["before"]), (0, 2, 0, 0), "the LOW one is left out on both sides");
+    assert_eq!(counts(&one["after"]), (1, 2, 0, 0));
+    assert_eq!(one["introduced"], json!(["DEBIAN-CVE-2099-0004"]));
+    assert_eq!(one["fixed"], json!([]));
+    assert_eq!(one["suppressed"]["vulnerabilities"], 1);
+    let three = rescanned(&results, "app-3.tar");
+    assert_eq!(counts(&three["after"]), (0, 0, 0, 0));
+    assert_eq!(three["suppressed"]["vulnerabilities"], 1);
+    // The history has every finding, whatever was shown.
+    let history = run(&["history", "example/app", "--format", "json", "--db", db.to_str().unwrap()]);
+    let recorded = history.as_array().unwrap().iter().find(|s| s["id"] == one["scan_id"]).expect("recorded");
+    assert_eq!(recorded["kind"], "rescan");
+    assert_eq!(counts(&recorded["vulnerabilities"]), (1, 2, 0, 1));
+
+    // An ignore entry hides its id; an expired one hides nothing and says so.
+    let ignore = dir.path().join("ignore");
+    std::fs::write(&ignore, "CVE-2023-4911 # accepted\nDEBIAN-CVE-2099-0004 exp:2001-01-01 # was accepted\n").unwrap();
+    let (code, results, stderr) =
+        rescan(&db, cwd.path(), &["--ignore-file", ignore.to_str().unwrap(), "--exit-code", "4"]);
+    assert_eq!(code, 4, "findings remain: {stderr}");
+    let one = rescanned(&results, "app-1.tar");
+    assert_eq!(counts(&one["after"]), (1, 0, 0, 1));
+    assert_eq!(counts(&one["before"]), (1, 0, 0, 1));
+    assert_eq!(one["fixed"], json!([]), "an ignored finding is not reported as fixed");
+    assert!(stderr.contains("ignore entry DEBIAN-CVE-2099-0004 expired on 2001-01-01"), "{stderr}");
+    assert_eq!(counts(&rescanned(&results, "app-3.tar")["after"]), (0, 0, 1, 0));
+
+    // The default ignore file in the current directory, and --ignore-unfixed for curl's finding:
+    // nothing remains in any image, so --exit-code does not fire.
+    std::fs::write(
+        cwd.path().join(".ecr-engine-ignore"),
+        "CVE-2023-4911\nDEBIAN-CVE-2099-0004\nDEBIAN-CVE-2099-0001\n",
+    )
+    .unwrap();
+    let (code, results, stderr) = rescan(&db, cwd.path(), &["--ignore-unfixed", "--exit-code", "4"]);
+    assert_eq!(code, 0, "everything filtered: {stderr}");
+    assert!(results.iter().all(|r| counts(&r["after"]) == (0, 0, 0, 0)), "{results:#?}");
+    assert_eq!(rescanned(&results, "app-3.tar")["suppressed"]["vulnerabilities"], 1);
+    // One image with a finding left is enough to fail.
+    let (code, results, _) = rescan(&db, cwd.path(), &["--exit-code", "4"]);
+    assert_eq!(code, 4);
+    assert_eq!(counts(&rescanned(&results, "app-1.tar")["after"]), (0, 0, 0, 0));
+    assert_eq!(counts(&rescanned(&results, "app-3.tar")["after"]), (0, 0, 1, 0));
+
+    let table = run_text(&["rescan", "--severity", "CRITICAL", "--db", db.to_str().unwrap()]);
+    let line = table.lines().find(|l| l.contains("app-1.tar")).unwrap_or_else(|| panic!("{table}"));
+    assert!(line.contains("-> C:1 H:0 M:0 L:0 U:0"), "{line}");
+    assert!(line.ends_with("(3 suppressed)"), "{line}");
+}
+
+#[test]
+fn a_store_of_a_newer_layout_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let (target, _) = layout(&ImageSpec::new(base_layers()), &dir.path().join("image"));
+    assert_eq!(scan_with_db(&target, &db, &[]).code, 0);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(version, 1, "a new store is stamped");
+    // What a later release with another layout would leave.
+    conn.execute_batch("PRAGMA user_version = 99").unwrap();
+    drop(conn);
+    let before = std::fs::read(&db).unwrap();
+
+    let history = cli::command().args(["history", "--db", db.to_str().unwrap()]).output().unwrap();
+    let scan = scan_with_db(&target, &db, &[]);
+    for (code, stderr) in
+        [(history.status.code(), String::from_utf8_lossy(&history.stderr).into_owned()), (Some(scan.code), scan.stderr)]
+    {
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stderr.contains(&format!("{} is a store of layout version 99", db.display())), "{stderr}");
+        assert!(stderr.contains("this one knows version 1 at most"), "{stderr}");
+        assert!(stderr.contains("Upgrade ecr-engine, or pass another --db"), "{stderr}");
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the store is as it was");
 }
 
 #[test]

@@ -11,10 +11,15 @@ use crate::model::Severity;
 use crate::vuln::ecosystem;
 use crate::vuln::osv::{Matching, Record};
 use crate::vuln::severity;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The layout [`SCHEMA`] creates, kept in SQLite's `user_version` (0 in stores written before it
+/// was kept). Bump it when the layout changes, with the step that brings a store of the previous
+/// version up in [`prepare_schema`]; a build refuses a store of a version newer than its own.
+const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS advisories (
@@ -119,10 +124,16 @@ fn connect(path: &Path) -> Result<Connection> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    let conn = Connection::open(path).with_context(|| format!("cannot open the store {}", path.display()))?;
+    let mut conn = Connection::open(path).with_context(|| format!("cannot open the store {}", path.display()))?;
     // Writers queue for a while rather than fail when another scan or update holds the lock;
     // scans only write in short transactions (one cached layer, one history record).
     conn.busy_timeout(Duration::from_secs(30))?;
+    // Before anything below writes to the file: a newer build's store, or another program's
+    // database, is refused untouched.
+    let version = schema_version(&conn, path)?;
+    if version == 0 {
+        refuse_foreign(&conn, path)?;
+    }
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -134,8 +145,56 @@ fn connect(path: &Path) -> Result<Connection> {
     // recompile the statement on every rebinding (its plan can depend on bound values), which
     // cost more than the lookups themselves.
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
-    conn.execute_batch(SCHEMA).with_context(|| format!("{} is not an ecr-engine store", path.display()))?;
+    if version < SCHEMA_VERSION {
+        prepare_schema(&mut conn, path)?;
+    }
     Ok(conn)
+}
+
+/// The store's layout version; an error if it is newer than this build's.
+fn schema_version(conn: &Connection, path: &Path) -> Result<i64> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .with_context(|| format!("{} is not an ecr-engine store", path.display()))?;
+    if version > SCHEMA_VERSION {
+        bail!(
+            "{} is a store of layout version {version}, written by a newer ecr-engine; this one knows version {SCHEMA_VERSION} at most. Upgrade ecr-engine, or pass another --db (the store was left as it is)",
+            path.display()
+        );
+    }
+    Ok(version)
+}
+
+/// An unversioned database is a new store or one an earlier build wrote, unless it holds tables
+/// and none of them is the store's: then it belongs to something else.
+fn refuse_foreign(conn: &Connection, path: &Path) -> Result<()> {
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let ours = |table: &String| SCHEMA.contains(&format!("CREATE TABLE IF NOT EXISTS {table} ("));
+    if !tables.is_empty() && !tables.iter().any(ours) {
+        bail!(
+            "{} is an SQLite database but not an ecr-engine store (none of its tables is the store's); pass another --db",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Creates the layout in a new store, or stamps one written before the version was kept, in one
+/// transaction holding the write lock: of several processes opening a new store at once, the
+/// first does it and the others find it done.
+fn prepare_schema(conn: &mut Connection, path: &Path) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if schema_version(&tx, path)? == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // Earlier builds' stores have this layout, perhaps without the tables added since.
+    tx.execute_batch(SCHEMA).with_context(|| format!("{} is not an ecr-engine store", path.display()))?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
 }
 
 impl Store {
@@ -299,6 +358,7 @@ impl AdvisorySource for Store {
 
 #[cfg(test)]
 mod tests {
+    use super::history::ScanHistory;
     use super::*;
     use crate::vuln::osv::{Event, Range};
     use serde_json::json;
@@ -362,5 +422,67 @@ mod tests {
         let first = &store.affected("debian:12", "openssl").unwrap()[0];
         assert_eq!((first.aliases.clone(), first.summary.as_str()), (vec!["CVE-A-1".to_string()], "flaw A-1"));
         assert!(store.affected("debian:12", "zlib").unwrap().is_empty());
+    }
+
+    fn user_version(path: &Path) -> i64 {
+        let conn = Connection::open(path).unwrap();
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn a_new_store_is_stamped_with_the_layout_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(Store::open(&path).unwrap());
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
+        // Opening it again (the cache connects the same way) finds it ready.
+        drop(cache::SqliteLayerCache::open(&path).unwrap());
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn an_unversioned_store_of_an_earlier_build_is_stamped_and_keeps_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut store = Store::open(&path).unwrap();
+        import(&mut store, &[record("A-1", "1.5-1")]);
+        drop(store);
+        // What an earlier build left: the same tables, no version, and no scans table yet.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA user_version = 0; DROP TABLE scans;").unwrap();
+        drop(conn);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
+        assert_eq!(rows(&store).len(), 2, "the advisories are still there");
+        assert!(store.list(None).unwrap().is_empty(), "the missing table was created");
+    }
+
+    #[test]
+    fn a_newer_store_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(Store::open(&path).unwrap());
+        Connection::open(&path).unwrap().execute_batch("PRAGMA user_version = 99").unwrap();
+        let before = std::fs::read(&path).unwrap();
+        for error in [Store::open(&path).err(), cache::SqliteLayerCache::open(&path).err()] {
+            let message = format!("{:#}", error.expect("refused"));
+            assert!(message.contains(&path.display().to_string()), "{message}");
+            assert!(message.contains("layout version 99"), "{message}");
+            assert!(message.contains(&format!("knows version {SCHEMA_VERSION}")), "{message}");
+            assert!(message.contains("Upgrade ecr-engine, or pass another --db"), "{message}");
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert_eq!(user_version(&path), 99);
+    }
+
+    #[test]
+    fn another_programs_database_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.db");
+        Connection::open(&path).unwrap().execute_batch("CREATE TABLE notes (body TEXT)").unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let message = format!("{:#}", Store::open(&path).err().expect("refused"));
+        assert!(message.contains("not an ecr-engine store"), "{message}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
     }
 }
