@@ -525,7 +525,18 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode> {
     };
     let Some(target) = args.target.as_deref() else {
         let access = options.ecr.as_deref().context("scan needs a TARGET or --all")?;
-        return crate::aws::cli::run_scan_all(&args.ecr, access, matches!(args.format, Format::Json), &scan_one);
+        let outcomes =
+            crate::aws::cli::run_scan_all(&args.ecr, access, matches!(args.format, Format::Json), &scan_one)?;
+        // As for one image, --exit-code wins: a pipeline asked to fail on findings fails on them.
+        let findings_remain = outcomes.iter().any(|o| o.vulnerabilities > 0 || o.issues > 0);
+        if let Some(code) = args.policy.failing(findings_remain) {
+            return Ok(code);
+        }
+        return Ok(if outcomes.iter().any(crate::aws::scan_all::ImageOutcome::failed) {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
     };
     let report = scan_one(target)?;
     let rendered = report.render(args.format);

@@ -307,6 +307,18 @@ fn scan_all_reports_every_image_and_signals_the_broken_one() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let table = String::from_utf8_lossy(&output.stdout);
     assert!(table.contains("svc/a:v1") && table.contains("1 images scanned, 0 failed"), "{table}");
+
+    // --exit-code fails the run on findings left after filtering, as for one image.
+    let args = ["scan", "--all", "--repo", "svc/a", "--format", "json", "--exit-code", "5"];
+    let output = ecr_engine(&moto, &args);
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    let outcomes: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let issue_ids: Vec<&str> =
+        outcomes[0]["report"]["issues"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert!(!issue_ids.is_empty() && outcomes[0]["vulnerabilities"] == 0, "{outcomes:#?}");
+    let skipped = issue_ids.join(",");
+    let output = ecr_engine(&moto, &[&args[..], &["--skip-check", &skipped]].concat());
+    assert_eq!(output.status.code(), Some(0), "nothing left after --skip-check {skipped}: {}", text(&output));
 }
 
 /// A loopback port nothing listens on.

@@ -88,13 +88,13 @@ impl EcrScanArgs {
 
 /// `scan --all`: discovers the images, scans each with `scan_one` (the single-image scan, so
 /// any cache or shared context it uses applies per image), prints the summary table (or the
-/// outcomes with their reports as JSON), and exits 1 when any image failed.
+/// outcomes with their reports as JSON), and returns the outcomes for the caller's exit status.
 pub fn run_scan_all(
     args: &EcrScanArgs,
     access: &EcrAccess,
     json: bool,
     scan_one: &(dyn Fn(&str) -> Result<Report> + Sync),
-) -> Result<ExitCode> {
+) -> Result<Vec<ImageOutcome>> {
     let filters = Filters::new(&args.repo, &args.tag, args.newest)?;
     let (session, runtime) = access.connect()?;
     let region = session.default_region()?;
@@ -108,7 +108,7 @@ pub fn run_scan_all(
     } else {
         print!("{}", scan_all::summary_table(&outcomes));
     }
-    Ok(if outcomes.iter().any(ImageOutcome::failed) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(outcomes)
 }
 
 /// AWS access flags.
