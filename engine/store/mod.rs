@@ -82,6 +82,11 @@ CREATE INDEX IF NOT EXISTS scans_repository ON scans(repository, scanned_at);
 CREATE INDEX IF NOT EXISTS scans_digest ON scans(image_digest);
 ";
 
+/// Which `vuln::ecosystem` mapping (OSV ecosystems and names to keys and stored names) the
+/// affected rows were derived with, kept as SQLite's `user_version`. Raise it when the mapping
+/// stores more or other rows (2: PyPI added).
+const MAPPING_VERSION: i64 = 2;
+
 /// One advisory's statement about one package, as stored, with what the report needs of the
 /// advisory itself.
 #[derive(Debug, Clone)]
@@ -165,6 +170,14 @@ impl Store {
     /// or interrupted import leaves the data as it was.
     pub fn begin_import(&mut self) -> Result<AdvisoryImport<'_>> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let stored_with: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if stored_with < MAPPING_VERSION {
+            // Records stored under an older mapping lack the rows of ecosystems matched since:
+            // forget their dates, so that the next copy of each is stored again, not skipped as
+            // unchanged.
+            tx.execute("UPDATE advisories SET modified = ''", [])?;
+            tx.pragma_update(None, "user_version", MAPPING_VERSION)?;
+        }
         Ok(AdvisoryImport { tx, stored: 0, withdrawn: 0, unchanged: 0 })
     }
 
@@ -249,7 +262,7 @@ impl AdvisoryImport<'_> {
                 record.id,
                 key,
                 package.ecosystem,
-                package.name,
+                ecosystem::package_name(&key, &package.name),
                 serde_json::to_string(&affected.matching)?,
                 crate::report::severity_name(severity),
                 score
@@ -362,5 +375,29 @@ mod tests {
         let first = &store.affected("debian:12", "openssl").unwrap()[0];
         assert_eq!((first.aliases.clone(), first.summary.as_str()), (vec!["CVE-A-1".to_string()], "flaw A-1"));
         assert!(store.affected("debian:12", "zlib").unwrap().is_empty());
+    }
+
+    #[test]
+    fn records_stored_under_an_older_mapping_are_stored_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let mut both = record("GHSA-1", "1.5-1");
+        both.affected.extend(
+            serde_json::from_value::<Record>(json!({"id": "x", "modified": "2024-06-01T00:00:00Z", "affected": [
+                {"package": {"ecosystem": "PyPI", "name": "Some_Project"}, "versions": ["1.0"]}]}))
+            .unwrap()
+            .affected,
+        );
+        import(&mut store, std::slice::from_ref(&both));
+        assert_eq!(store.affected("pypi", "some-project").unwrap().len(), 1, "stored under its PEP 503 name");
+        // What a store written before PyPI was matched holds: the record without its PyPI row.
+        store.conn.execute("DELETE FROM affected WHERE key = 'pypi'", []).unwrap();
+        store.conn.pragma_update(None, "user_version", 0).unwrap();
+        import(&mut store, std::slice::from_ref(&both));
+        assert_eq!(store.affected("pypi", "some-project").unwrap().len(), 1, "the same record was stored again");
+        // Once stored under the current mapping, the same record is unchanged again.
+        let mut again = store.begin_import().unwrap();
+        again.put(&both, "test").unwrap();
+        assert_eq!((again.stored, again.unchanged), (0, 1));
     }
 }
