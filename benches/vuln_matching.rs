@@ -81,7 +81,9 @@ fn bench(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(8));
     group.bench_function("match-1000-packages", |b| {
         b.iter(|| {
-            let found = match_packages(&store, &image, Some(("debian", "12")), MatchOptions::default()).unwrap();
+            let found = match_packages(&store, &image, Some(("debian", "12")), MatchOptions::default())
+                .unwrap()
+                .vulnerabilities;
             assert!(!found.is_empty());
             found.len()
         })

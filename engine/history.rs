@@ -277,6 +277,7 @@ fn direction(ecosystem: &str, from: &str, to: &str) -> &'static str {
         "apk" => Scheme::Apk,
         "rpm" => Scheme::Rpm,
         "npm" => Scheme::Semver,
+        "pypi" => Scheme::Pep440,
         _ => return "changed",
     };
     match scheme.compare(from, to) {

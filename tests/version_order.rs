@@ -3,9 +3,12 @@
 //! - `../shared/fixtures/versions/*-versions.txt` (osv-scalibr's vectors): every row, both ways.
 //! - Real tools on a few thousand generated pairs each: `dpkg --compare-versions` for Debian,
 //!   rpm's Python binding (`rpm.labelCompare`, Debian package `python3-rpm`) for RPM, node-semver's
-//!   `semver.compare` (installed with npm into the target directory) for npm. A test whose tool is
-//!   missing prints why and skips.
+//!   `semver.compare` (installed with npm into the target directory) for npm, Python's `packaging`
+//!   (pip's version rules, in a pinned virtualenv in the target directory) for PyPI. A test whose
+//!   tool is missing prints why and skips.
 //! - Total-order properties (antisymmetry, transitivity) on random samples, malformed text included.
+
+mod common;
 
 use std::cmp::Ordering;
 use std::io::Write;
@@ -14,7 +17,7 @@ use std::process::{Command, Stdio};
 
 use ecr_engine::vuln::version::Scheme;
 
-const ALL: [Scheme; 4] = [Scheme::Dpkg, Scheme::Apk, Scheme::Rpm, Scheme::Semver];
+const ALL: [Scheme; 5] = [Scheme::Dpkg, Scheme::Apk, Scheme::Rpm, Scheme::Semver, Scheme::Pep440];
 
 fn sym(o: Ordering) -> &'static str {
     match o {
@@ -282,6 +285,69 @@ fn semver_version(r: &mut Rng, node_safe: bool) -> String {
     s
 }
 
+/// A PyPI version in any of the spellings PEP 440 allows (and some it does not): epochs, releases
+/// of any length, every pre, post and dev spelling and separator, local versions, random case.
+fn pep440_version(r: &mut Rng) -> String {
+    let sep = |r: &mut Rng| r.pick(&["", "", ".", "-", "_"]).to_string();
+    let mut s = String::new();
+    if r.chance(10) {
+        s += r.pick(&["v", "V", " ", "\t"]);
+    }
+    if r.chance(15) {
+        s += &format!("{}!", number(r, 3));
+    }
+    s += &number(r, 25);
+    for _ in 0..r.below(5) {
+        s.push('.');
+        s += &number(r, 25);
+    }
+    if r.chance(40) {
+        s += &sep(r);
+        s += r.pick(&["a", "b", "rc", "c", "alpha", "beta", "pre", "preview", "A", "Beta", "RC", "Pre"]);
+        if r.chance(30) {
+            s += &sep(r);
+        }
+        if r.chance(80) {
+            s += &number(r, 20);
+        }
+    }
+    if r.chance(30) {
+        if r.chance(30) {
+            s += &format!("-{}", number(r, 20));
+        } else {
+            s += &sep(r);
+            s += r.pick(&["post", "rev", "r", "POST", "Rev"]);
+            if r.chance(30) {
+                s += &sep(r);
+            }
+            if r.chance(80) {
+                s += &number(r, 20);
+            }
+        }
+    }
+    if r.chance(30) {
+        s += &sep(r);
+        s += r.pick(&["dev", "DEV", "Dev"]);
+        if r.chance(80) {
+            s += &number(r, 20);
+        }
+    }
+    if r.chance(25) {
+        let parts: Vec<String> = (0..r.below(3) + 1)
+            .map(|_| match r.below(3) {
+                0 => number(r, 20),
+                _ => r.pick(&["ubuntu", "abc", "ABC", "cpu", "cu121", "g1a2b3c", "x", "1a", "dirty"]).to_string(),
+            })
+            .collect();
+        s.push('+');
+        s += &parts.join(r.pick(&[".", "-", "_"]));
+    }
+    if r.chance(5) {
+        s += r.pick(&[" ", "\n", "-", ".", "+", "!", "x", "a1", ".post"]);
+    }
+    s
+}
+
 /// `count` pairs: a third independent, the rest one version and a small mutation of it.
 fn pairs(
     seed: u64,
@@ -302,6 +368,8 @@ fn pairs(
 const DEB_INSERTS: [&str; 12] = ["~", "~~", "+", ".", "a", "Z", "0", "1", "-1", "9", "~rc1", "+b1"];
 const RPM_INSERTS: [&str; 12] = ["~", "^", ".", "a", "Z", "0", "1", "-1", "^git1", "~rc1", "_", "+"];
 const SEMVER_INSERTS: [&str; 8] = ["-1", ".1", "-alpha", ".0", "+b", "1", "0", "-a.1"];
+const PEP440_INSERTS: [&str; 18] =
+    [".0", "0", "1", "a1", "b", "rc1", "c", ".post1", "-1", "r", ".dev0", "dev", "+local", "+1", "!", ".", "-", "_"];
 
 /// Runs `program args`, writes `input` to it, returns its stdout, or `None` when it cannot run.
 fn run_with_input(program: &str, args: &[&str], dir: Option<&Path>, input: &str) -> Option<String> {
@@ -522,6 +590,136 @@ process.stdout.write(out.join('\n') + '\n');
 }
 
 // ---------------------------------------------------------------------------------------------
+// PyPI: PEP 440
+
+const PEP440_PAIRS: usize = 5000;
+
+/// Python's `packaging` (pip vendors the same code), pinned by version and hash.
+const PACKAGING_REQUIREMENTS: &str =
+    "packaging==24.2 --hash=sha256:09abb1bccd265c01f4a3aa3f7a7db064b36514d2cba19a2f694fe6150451a759\n";
+
+/// Pairs whose order is easy to get wrong: every spelling, the dev / pre / post / local
+/// interplay, zero padding, epochs, and text `packaging` rejects.
+const PEP440_TRICKY: &[(&str, &str)] = &[
+    ("1.0.dev0", "1.0a1"),
+    ("1.0a1", "1.0a1.post1"),
+    ("1.0a1.post1", "1.0b1"),
+    ("1.0b1", "1.0rc1"),
+    ("1.0rc1", "1.0"),
+    ("1.0", "1.0+local"),
+    ("1.0+local", "1.0.post1"),
+    ("1.0.post1.dev1", "1.0.post1"),
+    ("1.0", "1.0.post1.dev1"),
+    ("1.0a1.dev1", "1.0a1"),
+    ("1.0.dev1", "1.0a1.dev1"),
+    ("1.0a1.post1.dev1", "1.0a1.post1"),
+    ("1.0", "1.0.0"),
+    ("1.0", "1.0.0.0.0.1"),
+    ("1.01", "1.1"),
+    ("1.0.dev", "1.0.dev0"),
+    ("1.0alpha", "1.0a0"),
+    ("1.0-alpha.1", "1.0a1"),
+    ("1.0_beta_2", "1.0b2"),
+    ("1.0c1", "1.0rc1"),
+    ("1.0pre1", "1.0rc1"),
+    ("1.0preview1", "1.0rc1"),
+    ("1.0-1", "1.0.post1"),
+    ("1.0rev1", "1.0.post1"),
+    ("1.0r1", "1.0-r-1"),
+    ("1.0.post", "1.0"),
+    ("1.0a.", "1.0a0"),
+    ("1.0a1-1", "1.0a1.post1"),
+    ("1!1.0", "2.0"),
+    ("0!1.0", "1.0"),
+    ("v1.0", "1.0"),
+    ("V1.0RC1", "1.0rc1"),
+    (" 1.0 ", "1.0"),
+    ("1.0+abc", "1.0+ABC"),
+    ("1.0+abc", "1.0+1"),
+    ("1.0+1", "1.0+01"),
+    ("1.0+1.abc", "1.0+1"),
+    ("1.0+a-b_c", "1.0+a.b.c"),
+    ("1.0+9", "1.0+10"),
+    ("99999999999999999999999", "99999999999999999999998"),
+    ("1.0.dev9999999999999999999999", "1.0.dev10000000000000000000000"),
+    ("1.0-", "1.0"),
+    ("1.0+", "1.0"),
+    ("1.0prev", "1.0"),
+    ("1.0.dev1.post1", "1.0"),
+    ("1..0", "1.0"),
+    ("", "0"),
+];
+
+/// A virtualenv with `packaging` made once per target directory (PyPI permitting).
+fn python_with_packaging() -> Option<PathBuf> {
+    let steps = [common::venv::Requirements { text: PACKAGING_REQUIREMENTS, pip_args: &["--require-hashes"] }];
+    match common::venv::python("packaging-venv", &steps) {
+        Ok(python) => Some(python),
+        Err(e) => {
+            eprintln!("SKIP: cannot make a virtualenv with packaging (python3-venv and PyPI are needed): {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn pep440_agrees_with_python_packaging() {
+    let Some(python) = python_with_packaging() else { return };
+    let mut pairs = pairs(0x9E9_440, PEP440_PAIRS, pep440_version, &PEP440_INSERTS);
+    pairs.extend(PEP440_TRICKY.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+    // JSON lines, so that versions holding tabs or newlines reach Python intact.
+    let script = r#"
+import json, sys
+from packaging.version import Version, InvalidVersion
+out = []
+for line in sys.stdin:
+    a, b = json.loads(line)
+    try:
+        va, vb = Version(a), Version(b)
+    except InvalidVersion:
+        out.append("E")
+        continue
+    out.append("<" if va < vb else ">" if va > vb else "=")
+sys.stdout.write("\n".join(out) + "\n")
+"#;
+    let input: String = pairs.iter().map(|pair| serde_json::to_string(pair).unwrap() + "\n").collect();
+    let answers = run_with_input(python.to_str().unwrap(), &["-c", script], None, &input).expect("python runs");
+    // Validity text by text, both ways: a version packaging accepts and we reject would not be
+    // matched, one we accept and it rejects would be matched by a guess.
+    let texts: std::collections::BTreeSet<&String> = pairs.iter().flat_map(|(a, b)| [a, b]).collect();
+    let validity = r#"
+import json, sys
+from packaging.version import Version, InvalidVersion
+def valid(v):
+    try:
+        Version(v)
+        return "1"
+    except InvalidVersion:
+        return "0"
+sys.stdout.write("".join(valid(json.loads(line)) for line in sys.stdin) + "\n")
+"#;
+    let input: String = texts.iter().map(|v| serde_json::to_string(v).unwrap() + "\n").collect();
+    let verdicts = run_with_input(python.to_str().unwrap(), &["-c", validity], None, &input).expect("python runs");
+    let disagreements: Vec<String> = texts
+        .iter()
+        .zip(verdicts.trim_end().chars())
+        .filter(|(v, verdict)| Scheme::Pep440.is_valid(v) != (*verdict == '1'))
+        .map(|(v, verdict)| format!("{v:?}: packaging says valid={}, we say the opposite", verdict == '1'))
+        .collect();
+    assert_eq!(verdicts.trim_end().len(), texts.len(), "packaging judged {} of {} texts", verdicts.len(), texts.len());
+    assert!(
+        disagreements.is_empty(),
+        "{} validity disagreements:\n{:#?}",
+        disagreements.len(),
+        &disagreements[..disagreements.len().min(30)]
+    );
+    let valid = verdicts.chars().filter(|c| *c == '1').count();
+    println!("Pep440: {valid} of {} distinct texts valid, agreeing with packaging", texts.len());
+    let ordered = check_against(Scheme::Pep440, "packaging.version.Version", &pairs, &answers, |_| false);
+    assert!(ordered > PEP440_PAIRS * 7 / 10, "packaging ordered only {ordered} pairs");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Total order properties
 
 /// Random text: mostly versions of every scheme, some garbage, so each scheme also sees text it
@@ -540,6 +738,7 @@ fn sample(r: &mut Rng, n: usize, scheme: Scheme) -> Vec<String> {
                 Scheme::Apk => apk_version(r),
                 Scheme::Rpm => rpm_version(r),
                 Scheme::Semver => semver_version(r, false),
+                Scheme::Pep440 => pep440_version(r),
             },
         };
         // Cluster: half the time add a near neighbour of something already drawn.

@@ -1,6 +1,7 @@
 //! Vulnerability matching end to end: OSV records written for real vulnerabilities (real ids,
 //! ranges and fixed versions) imported with `ecr-engine db import`, images built in the test
-//! with affected and fixed package versions, scanned by the real binary.
+//! with affected and fixed package versions (Debian, Alpine, RPM, npm and Python ones), scanned by
+//! the real binary.
 
 mod common;
 
@@ -422,4 +423,140 @@ fn db_update_downloads_dumps_from_the_configured_server() {
     assert_eq!(status["advisories"], 5);
     let keys: Vec<&str> = status["ecosystems"].as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
     assert_eq!(keys, vec!["debian:11", "debian:12", "npm"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// PyPI
+
+/// Real PyPI advisories: CVE-2023-32681 in requests (Proxy-Authorization leak, 2.3.0 to 2.31.0),
+/// published by GitHub and by the PyPA database; CVE-2018-18074 (requests before 2.20.0);
+/// CVE-2024-37891 and CVE-2023-43804 in urllib3, one of them with two ranges; CVE-2024-24762 in
+/// python-multipart; CVE-2024-22195 in Jinja2.
+fn pypi_records() -> Vec<Value> {
+    let pypi =
+        |name: &str, events: Value| json!([{"package": {"ecosystem": "PyPI", "name": name}, "ranges": range(events)}]);
+    vec![
+        json!({"id": "GHSA-j8r2-6x86-q33q", "modified": "2023-06-01T00:00:00Z", "aliases": ["CVE-2023-32681"],
+               "summary": "Unintended leak of Proxy-Authorization header in requests",
+               "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:C/C:H/I:N/A:N"}],
+               "affected": pypi("requests", json!([{"introduced": "2.3.0"}, {"fixed": "2.31.0"}]))}),
+        json!({"id": "PYSEC-2023-74", "modified": "2023-06-01T00:00:00Z",
+               "aliases": ["CVE-2023-32681", "GHSA-j8r2-6x86-q33q"],
+               "affected": pypi("requests", json!([{"introduced": "2.3.0"}, {"fixed": "2.31.0"}]))}),
+        json!({"id": "GHSA-x84v-xcm2-53pg", "modified": "2023-01-01T00:00:00Z", "aliases": ["CVE-2018-18074"],
+               "affected": pypi("requests", json!([{"introduced": "0"}, {"fixed": "2.20.0"}]))}),
+        json!({"id": "GHSA-34jh-p97f-mpxf", "modified": "2024-06-17T00:00:00Z", "aliases": ["CVE-2024-37891"],
+               "summary": "urllib3's Proxy-Authorization request header isn't stripped during cross-origin redirects",
+               "database_specific": {"severity": "MODERATE"},
+               "affected": [
+                   {"package": {"ecosystem": "PyPI", "name": "urllib3"},
+                    "ranges": range(json!([{"introduced": "0"}, {"fixed": "1.26.19"}]))},
+                   {"package": {"ecosystem": "PyPI", "name": "urllib3"},
+                    "ranges": range(json!([{"introduced": "2.0.0"}, {"fixed": "2.2.2"}]))}]}),
+        json!({"id": "GHSA-v845-jxx5-vc9f", "modified": "2023-10-02T00:00:00Z", "aliases": ["CVE-2023-43804"],
+               "affected": [{"package": {"ecosystem": "PyPI", "name": "urllib3"},
+                             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.26.17"}]},
+                                        {"type": "ECOSYSTEM", "events": [{"introduced": "2.0.0"}, {"fixed": "2.0.6"}]}]}]}),
+        json!({"id": "GHSA-2jv5-9r88-3w3p", "modified": "2024-02-05T00:00:00Z", "aliases": ["CVE-2024-24762"],
+               "summary": "python-multipart vulnerable to Content-Type Header ReDoS",
+               "affected": pypi("python-multipart", json!([{"introduced": "0"}, {"fixed": "0.0.7"}]))}),
+        json!({"id": "GHSA-h5c8-rqwp-cp95", "modified": "2024-01-11T00:00:00Z", "aliases": ["CVE-2024-22195"],
+               "affected": pypi("jinja2", json!([{"introduced": "0"}, {"fixed": "3.1.3"}]))}),
+    ]
+}
+
+/// An Alpine image with Python distributions: (directory name, `Name`, `Version`) each.
+fn python_image(distributions: &[(&str, &str, &str)]) -> ImageSpec {
+    let site = "usr/lib/python3.11/site-packages";
+    let metadata: Vec<Entry> = distributions
+        .iter()
+        .map(|(dir, name, version)| {
+            let text = format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n");
+            Entry::file(&format!("{site}/{dir}.dist-info/METADATA"), text)
+        })
+        .collect();
+    ImageSpec::new(vec![
+        Layer::gzip(vec![Entry::file("etc/os-release", os_release("alpine", "3.19.1", "Alpine Linux v3.19"))]),
+        Layer::gzip(metadata),
+    ])
+}
+
+#[test]
+fn pypi_vulnerabilities_by_normalized_name_with_pep440_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store_with(dir.path(), &pypi_records());
+    let spec = python_image(&[
+        // The distribution names the project in another case and with other separators than the
+        // advisories: PEP 503 makes them one.
+        ("requests-2.30.0", "Requests", "2.30.0"),
+        ("urllib3-2.2.1", "urllib3", "2.2.1"),
+        ("python_multipart-0.0.6", "Python_Multipart", "0.0.6"),
+        // Not a PEP 440 version: reported as not matched rather than placed by a guess.
+        ("Jinja2-3.1.2", "Jinja2", "3.1.2 (patched)"),
+    ]);
+    let (target, built) = layout_of(&spec, dir.path());
+    let result = scan_with_db(&target, &db, &[]);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+
+    assert_eq!(ids_for(&result, "Requests"), vec!["CVE-2023-32681"], "2.30.0 is past the fix of CVE-2018-18074");
+    let requests = vuln(&result, "CVE-2023-32681", "Requests");
+    assert_eq!(requests["aliases"], json!(["GHSA-j8r2-6x86-q33q", "PYSEC-2023-74"]), "one entry, aliases merged");
+    assert_eq!(requests["advisories"], json!(["GHSA-j8r2-6x86-q33q", "PYSEC-2023-74"]));
+    assert_eq!(requests["fixed_version"], "2.31.0");
+    assert_eq!(requests["installed_version"], "2.30.0");
+    assert_eq!(requests["severity"], "MEDIUM");
+    assert_eq!(requests["ecosystem"], "PyPI");
+    assert_eq!(requests["purl"], "pkg:pypi/requests@2.30.0");
+    assert_eq!(requests["layer"], built.layer_digests[1].as_str());
+
+    // CVE-2024-37891's second range holds 2.2.1; CVE-2023-43804 ended at 2.0.6.
+    assert_eq!(ids_for(&result, "urllib3"), vec!["CVE-2024-37891"]);
+    assert_eq!(vuln(&result, "CVE-2024-37891", "urllib3")["fixed_version"], "2.2.2");
+
+    assert_eq!(vuln(&result, "CVE-2024-24762", "Python_Multipart")["fixed_version"], "0.0.7");
+
+    assert!(ids_for(&result, "Jinja2").is_empty());
+    let warnings = result.report["warnings"].as_array().unwrap();
+    let jinja: Vec<&Value> = warnings.iter().filter(|w| w.as_str().unwrap().contains("Jinja2")).collect();
+    assert_eq!(jinja.len(), 1, "{warnings:#?}");
+    let jinja = jinja[0].as_str().unwrap();
+    assert!(jinja.contains("\"3.1.2 (patched)\" is not a valid PEP 440 version"), "{jinja}");
+    assert!(jinja.contains("not checked against the 1 advisory record(s) for jinja2"), "{jinja}");
+
+    // Fixed versions, spelled differently from the fixes (2.31 is 2.31.0): nothing; a pre-release
+    // of a fix still precedes it.
+    let fixed_dir = tempfile::tempdir().unwrap();
+    let fixed_spec = python_image(&[
+        ("requests-2.31", "requests", "2.31"),
+        ("urllib3-2.2.2", "urllib3", "2.2.2"),
+        ("python_multipart-0.0.7rc1", "python-multipart", "0.0.7rc1"),
+        ("jinja2-3.1.3", "jinja2", "3.1.3"),
+    ]);
+    let (fixed_target, _) = layout_of(&fixed_spec, fixed_dir.path());
+    let fixed = scan_with_db(&fixed_target, &db, &[]);
+    assert_eq!(fixed.code, 0, "{}", fixed.stderr);
+    let found: Vec<(&str, &str)> =
+        vulns(&fixed).iter().map(|v| (v["package"].as_str().unwrap(), v["id"].as_str().unwrap())).collect();
+    assert_eq!(found, vec![("python-multipart", "CVE-2024-24762")], "{:#}", fixed.report["vulnerabilities"]);
+    assert!(!fixed.report["warnings"].to_string().contains("PEP 440"), "{:#}", fixed.report["warnings"]);
+}
+
+#[test]
+fn db_update_fetches_pypi_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, server) = serve(vec![("/PyPI/all.zip".into(), zip_of(&pypi_records()))], 10);
+    let db = dir.path().join("store.db");
+    let out = cli::command()
+        .args(["db", "update", "--db", db.to_str().unwrap()])
+        .env("ECR_ENGINE_DB_URL", &base)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let seen = server.join().unwrap();
+    assert!(seen.contains(&"/PyPI/all.zip".to_string()), "{seen:?}");
+    assert_eq!(seen.len(), 10, "one request per default ecosystem: {seen:?}");
+    let status = status(&db);
+    assert_eq!(status["advisories"], pypi_records().len());
+    let keys: Vec<&str> = status["ecosystems"].as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, vec!["pypi"]);
 }

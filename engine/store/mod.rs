@@ -16,10 +16,11 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The layout [`SCHEMA`] creates, kept in SQLite's `user_version` (0 in stores written before it
-/// was kept). Bump it when the layout changes, with the step that brings a store of the previous
-/// version up in [`prepare_schema`]; a build refuses a store of a version newer than its own.
-const SCHEMA_VERSION: i64 = 1;
+/// The layout [`SCHEMA`] creates and what its rows mean, kept in SQLite's `user_version` (0 in
+/// stores written before it was kept). Bump it when either changes, with the step that brings a
+/// store of the previous version up in [`prepare_schema`]; a build refuses a store of a version
+/// newer than its own. 1: this layout. 2: affected rows also for PyPI, under PEP 503 names.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS advisories (
@@ -187,11 +188,17 @@ fn refuse_foreign(conn: &Connection, path: &Path) -> Result<()> {
 /// first does it and the others find it done.
 fn prepare_schema(conn: &mut Connection, path: &Path) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    if schema_version(&tx, path)? == SCHEMA_VERSION {
+    let version = schema_version(&tx, path)?;
+    if version == SCHEMA_VERSION {
         return Ok(());
     }
     // Earlier builds' stores have this layout, perhaps without the tables added since.
     tx.execute_batch(SCHEMA).with_context(|| format!("{} is not an ecr-engine store", path.display()))?;
+    if version < 2 {
+        // Their records lack the rows of PyPI: forget the records' dates, so that the next import
+        // stores each again rather than skipping it as unchanged.
+        tx.execute("UPDATE advisories SET modified = ''", [])?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())
@@ -308,7 +315,7 @@ impl AdvisoryImport<'_> {
                 record.id,
                 key,
                 package.ecosystem,
-                package.name,
+                ecosystem::package_name(&key, &package.name),
                 serde_json::to_string(&affected.matching)?,
                 crate::report::severity_name(severity),
                 score
@@ -484,5 +491,33 @@ mod tests {
         let message = format!("{:#}", Store::open(&path).err().expect("refused"));
         assert!(message.contains("not an ecr-engine store"), "{message}");
         assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn records_of_a_store_from_before_pypi_are_stored_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut store = Store::open(&path).unwrap();
+        let mut both = record("GHSA-1", "1.5-1");
+        both.affected.extend(
+            serde_json::from_value::<Record>(json!({"id": "x", "modified": "2024-06-01T00:00:00Z", "affected": [
+                {"package": {"ecosystem": "PyPI", "name": "Some_Project"}, "versions": ["1.0"]}]}))
+            .unwrap()
+            .affected,
+        );
+        import(&mut store, std::slice::from_ref(&both));
+        assert_eq!(store.affected("pypi", "some-project").unwrap().len(), 1, "stored under its PEP 503 name");
+        // What a store of layout version 1 holds: the record without its PyPI row.
+        store.conn.execute("DELETE FROM affected WHERE key = 'pypi'", []).unwrap();
+        store.conn.pragma_update(None, "user_version", 1).unwrap();
+        drop(store);
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
+        import(&mut store, std::slice::from_ref(&both));
+        assert_eq!(store.affected("pypi", "some-project").unwrap().len(), 1, "the same record was stored again");
+        // Once stored under the current mapping, the same record is unchanged again.
+        let mut again = store.begin_import().unwrap();
+        again.put(&both, "test").unwrap();
+        assert_eq!((again.stored, again.unchanged), (0, 1));
     }
 }

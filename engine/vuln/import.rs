@@ -15,7 +15,7 @@ pub const DEFAULT_BASE_URL: &str = "https://osv-vulnerabilities.storage.googleap
 
 /// The OSV ecosystems ecr-engine matches (see `vuln::ecosystem`).
 pub const ECOSYSTEMS: &[&str] =
-    &["Debian", "Ubuntu", "Alpine", "npm", "AlmaLinux", "Rocky Linux", "Red Hat", "SUSE", "openSUSE"];
+    &["Debian", "Ubuntu", "Alpine", "npm", "PyPI", "AlmaLinux", "Rocky Linux", "Red Hat", "SUSE", "openSUSE"];
 
 /// One OSV document larger than this is not a record.
 const MAX_RECORD_BYTES: u64 = 32 << 20;

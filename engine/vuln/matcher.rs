@@ -29,7 +29,7 @@ pub fn lookup_for(package: &PackageEntry, os: Option<(&str, &str)>) -> Option<Lo
             package.source_version.clone().unwrap_or_else(|| package.version.clone()),
         ),
         "apk" => (package.source_name.clone().unwrap_or_else(|| package.name.clone()), package.version.clone()),
-        _ => (package.name.clone(), package.version.clone()),
+        _ => (ecosystem::package_name(&key, &package.name).into_owned(), package.version.clone()),
     };
     Some(Lookup { key, name, version })
 }
@@ -42,13 +42,24 @@ fn dev_only(package: &PackageEntry) -> bool {
 /// A lookup (key, name) and the packages that share it: their position and version to match.
 type SharedLookup = ((String, String), Vec<(usize, String)>);
 
-/// Matches every package; results are sorted by severity (worst first), then package and id.
+/// What matching found.
+#[derive(Debug, Default)]
+pub struct Matches {
+    /// Sorted by severity (worst first), then package and id.
+    pub vulnerabilities: Vec<VulnerabilityEntry>,
+    /// One message per package that has advisories but a version its ecosystem's rules cannot
+    /// read: placing such a version in the advisories' ranges would be a guess, so it is not
+    /// matched and the report says so.
+    pub unmatched: Vec<String>,
+}
+
+/// Matches every package.
 pub fn match_packages(
     source: &dyn AdvisorySource,
     packages: &[PackageEntry],
     os: Option<(&str, &str)>,
     options: MatchOptions,
-) -> Result<Vec<VulnerabilityEntry>> {
+) -> Result<Matches> {
     // Many binary packages share one source package: look each up once, match all its binary
     // packages against the rows, and let the rows go before the next lookup.
     let mut lookups: Vec<SharedLookup> = Vec::new();
@@ -69,10 +80,26 @@ pub fn match_packages(
     // Each finding keeps its package's position, so that ties in the final order stay in
     // package order whatever order the lookups ran in.
     let mut found: Vec<(usize, VulnerabilityEntry)> = Vec::new();
+    let mut unmatched = Vec::new();
     for ((key, name), users) in &lookups {
         let rows = source.affected(key, name)?;
+        // All rows under one key share the version rules.
+        let scheme = rows.iter().find_map(|row| Scheme::for_osv_ecosystem(&row.ecosystem));
         for (position, version) in users {
             let (position, package) = (*position, &packages[*position]);
+            if let Some(scheme) = scheme
+                && !scheme.is_valid(version)
+            {
+                unmatched.push(format!(
+                    "{} {} ({}): {version:?} is not a valid {} version, so the package was not checked against the {} advisory record(s) for {name}",
+                    package.name,
+                    package.version,
+                    package.path,
+                    scheme.name(),
+                    rows.len()
+                ));
+                continue;
+            }
             let hits: Vec<Hit> = rows.iter().filter_map(|row| evaluate(row, version)).collect();
             found.extend(merge_aliases(package, hits).into_iter().map(|entry| (position, entry)));
         }
@@ -84,7 +111,7 @@ pub fn match_packages(
             .then_with(|| a.id.cmp(&b.id))
             .then_with(|| a_position.cmp(b_position))
     });
-    Ok(found.into_iter().map(|(_, entry)| entry).collect())
+    Ok(Matches { vulnerabilities: found.into_iter().map(|(_, entry)| entry).collect(), unmatched })
 }
 
 struct Hit<'a> {

@@ -36,7 +36,9 @@ pub fn assess(
     match source {
         Some(source) => {
             let os = os.as_ref().map(|(id, version)| (id.as_str(), version.as_str()));
-            report.vulnerabilities = matcher::match_packages(source, &report.packages, os, options)?;
+            let matches = matcher::match_packages(source, &report.packages, os, options)?;
+            report.vulnerabilities = matches.vulnerabilities;
+            report.warnings.extend(matches.unmatched);
         }
         None => report.warnings.push(
             "no vulnerability data: packages were not matched against advisories; run `ecr-engine db update` (or `db import`) first"

@@ -9,12 +9,14 @@
 //! | [`Scheme::Apk`] | apk-tools' `apk version -t` (see [`apk`]) | Alpine, Wolfi, Chainguard, ... |
 //! | [`Scheme::Rpm`] | rpm's `rpmvercmp` over epoch:version-release (see [`rpm`]) | Red Hat, SUSE, ... |
 //! | [`Scheme::Semver`] | SemVer 2.0.0 precedence as node-semver applies it (see [`semver`]) | npm |
+//! | [`Scheme::Pep440`] | PEP 440 as Python's `packaging` (pip) applies it (see [`pep440`]) | PyPI |
 //!
 //! Every [`Scheme::compare`] is a total order (strictly: a total preorder, since distinct texts
 //! such as `1.0` and `1.00` may compare equal) over *all* strings, including ones the scheme
 //! rejects, so that sorting and range checks never panic and never depend on argument order.
 //! How each scheme places text it cannot parse is documented on its module; [`Scheme::is_valid`]
-//! says whether a text is a well-formed version, for reporting bad records.
+//! says whether a text is a well-formed version, for reporting bad records, and the matcher does
+//! not match an installed version that is not (it reports the package instead).
 //!
 //! OSV's `"introduced": "0"` sentinel means "since the first version"; the matcher should treat it
 //! as such rather than compare it (under npm it is not even a valid version).
@@ -23,6 +25,7 @@ use std::cmp::Ordering;
 
 pub mod apk;
 pub mod dpkg;
+pub mod pep440;
 pub mod rpm;
 pub mod semver;
 
@@ -37,6 +40,8 @@ pub enum Scheme {
     Rpm,
     /// npm packages: SemVer 2.0.0.
     Semver,
+    /// PyPI packages: PEP 440.
+    Pep440,
 }
 
 impl Scheme {
@@ -59,6 +64,7 @@ impl Scheme {
             "Red Hat" | "AlmaLinux" | "Rocky Linux" | "SUSE" | "openSUSE" | "Mageia" | "openEuler" | "Azure Linux"
             | "Photon OS" | "Amazon Linux" => Some(Scheme::Rpm),
             "npm" => Some(Scheme::Semver),
+            "PyPI" => Some(Scheme::Pep440),
             _ => None,
         }
     }
@@ -66,13 +72,15 @@ impl Scheme {
     /// Total order of two versions under this scheme.
     ///
     /// Versions that do not parse still compare deterministically: see [`dpkg::compare`],
-    /// [`apk::compare`], [`rpm::compare`] and [`semver::compare`] for where each scheme puts them.
+    /// [`apk::compare`], [`rpm::compare`], [`semver::compare`] and [`pep440::compare`] for where
+    /// each scheme puts them.
     pub fn compare(self, a: &str, b: &str) -> Ordering {
         match self {
             Scheme::Dpkg => dpkg::compare(a, b),
             Scheme::Apk => apk::compare(a, b),
             Scheme::Rpm => rpm::compare(a, b),
             Scheme::Semver => semver::compare(a, b),
+            Scheme::Pep440 => pep440::compare(a, b),
         }
     }
 
@@ -83,6 +91,18 @@ impl Scheme {
             Scheme::Apk => apk::is_valid(version),
             Scheme::Rpm => rpm::is_valid(version),
             Scheme::Semver => semver::is_valid(version),
+            Scheme::Pep440 => pep440::is_valid(version),
+        }
+    }
+
+    /// The name of the rules, for messages ("not a valid PEP 440 version").
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Dpkg => "Debian",
+            Scheme::Apk => "Alpine",
+            Scheme::Rpm => "RPM",
+            Scheme::Semver => "SemVer",
+            Scheme::Pep440 => "PEP 440",
         }
     }
 }
@@ -125,7 +145,8 @@ mod tests {
         assert_eq!(Scheme::for_osv_ecosystem("openSUSE:Leap 15.5"), Some(Scheme::Rpm));
         assert_eq!(Scheme::for_osv_ecosystem("Mageia:9"), Some(Scheme::Rpm));
         assert_eq!(Scheme::for_osv_ecosystem("Amazon Linux:2023"), Some(Scheme::Rpm));
-        assert_eq!(Scheme::for_osv_ecosystem("PyPI"), None);
+        assert_eq!(Scheme::for_osv_ecosystem("PyPI"), Some(Scheme::Pep440));
+        assert_eq!(Scheme::for_osv_ecosystem("pypi"), None);
         assert_eq!(Scheme::for_osv_ecosystem("Go"), None);
         assert_eq!(Scheme::for_osv_ecosystem("NPM"), None);
         assert_eq!(Scheme::for_osv_ecosystem(""), None);
