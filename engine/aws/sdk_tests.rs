@@ -1,13 +1,15 @@
 //! What moto does not check, checked by injecting responses into the SDK's HTTP client and
-//! reading the requests the SDK really sent: the External ID on AssumeRole and the credentials of
-//! the next hop, the role chain assumed again before its credentials expire, pagination across pages, throttling retried, AccessDenied explained.
+//! reading the requests the SDK really sent: the role chain (External ID and duration on every
+//! hop, each hop signed with the previous hop's keys, each assumed once per run and again before
+//! its credentials expire), pagination across pages, throttling retried, AccessDenied explained,
+//! an inventory kept when one repository's calls fail.
 
 use super::*;
-use aws_sdk_sts::config::ProvideCredentials;
 use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
 use aws_smithy_http_client::test_util::infallible_client_fn;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::SystemTime;
 
 /// Requests seen (method, authorization header, body), in order.
 type Seen = Arc<Mutex<Vec<(String, String)>>>;
@@ -68,71 +70,128 @@ fn assume_role_reply(access_key: &str, expiration: &str) -> String {
     )
 }
 
-#[tokio::test]
-async fn external_id_is_sent_and_each_hop_uses_the_previous_credentials() {
-    let (client, seen) = fake_client(|index, _| (200, assume_role_reply(&format!("ASIAHOP{}", index + 1), LASTING)));
-    let session = session(
-        client,
-        r#"{"role-arn": "arn:aws:iam::1:role/hub,arn:aws:iam::2:role/reader", "external-id": "customer-ext-42", "session-duration": 1800}"#,
-    );
-    let mut config = session.config().clone();
-    for arn in &session.settings.roles {
-        config = assume_role(&config, arn, session.settings.external_id.as_ref(), session.settings.session_duration)
-            .await
-            .unwrap();
-    }
-    let seen = seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 2);
-    for (hop, (authorization, body)) in seen.iter().enumerate() {
-        assert!(body.contains("Action=AssumeRole"), "{body}");
-        assert!(body.contains("ExternalId=customer-ext-42"), "{body}");
-        assert!(body.contains("DurationSeconds=1800"), "{body}");
-        assert!(body.contains("RoleSessionName=ecr-engine"), "{body}");
-        let signer = if hop == 0 { "AKIDBASE/" } else { "ASIAHOP1/" };
-        assert!(authorization.contains(&format!("Credential={signer}")), "hop {hop} signed with {authorization}");
-    }
-    assert!(seen[1].1.contains("arn%3Aaws%3Aiam%3A%3A2%3Arole%2Freader"), "{}", seen[1].1);
-    // The config after the chain carries only the last hop's temporary credentials.
-    let credentials = config.credentials_provider().unwrap().provide_credentials().await.unwrap();
-    assert_eq!(credentials.access_key_id(), "ASIAHOP2");
-    assert_eq!(credentials.session_token(), Some("token-ASIAHOP2"));
-}
-
 /// The access key a SigV4 authorization header names.
 fn signer(authorization: &str) -> &str {
     authorization.split("Credential=").nth(1).and_then(|c| c.split('/').next()).unwrap_or_default()
 }
 
+/// Base credentials AKIDBASE, loaded like `base_config` (time source, the session's shared
+/// identity cache) minus the host's environment.
+async fn chain_base(client: aws_sdk_ecr::config::SharedHttpClient) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .empty_test_environment()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("AKIDBASE", "base-secret", None, None, "test"))
+        .http_client(client)
+        .retry_config(RetryConfig::standard().with_initial_backoff(Duration::from_millis(1)))
+        .identity_cache(identity_cache())
+        .load()
+        .await
+}
+
+const CHAIN: &str = r#"{"role-arn": "arn:aws:iam::1:role/hub,arn:aws:iam::2:role/reader", "external-id": "customer-ext-42", "session-duration": 1800}"#;
+const HUB: &str = "RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fhub";
+const READER: &str = "RoleArn=arn%3Aaws%3Aiam%3A%3A2%3Arole%2Freader";
+
+/// Every AssumeRole request carries the chain's session name, External ID and duration.
+fn assert_assume_role_parameters(assume_roles: &[&(String, String)], duration: &str) {
+    for (index, (_, body)) in assume_roles.iter().enumerate() {
+        for parameter in ["RoleSessionName=ecr-engine", "ExternalId=customer-ext-42", duration] {
+            assert!(body.contains(parameter), "AssumeRole {}: no {parameter} in {body}", index + 1);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_scan_assumes_each_hop_once_with_the_external_id_and_the_previous_hops_credentials() {
+    let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#;
+    let digest = crate::digest::Digest::of(manifest.as_bytes());
+    let ecr_reply = serde_json::json!({
+        "repositories": [{ "repositoryName": "app", "registryId": "2" }],
+        "imageDetails": [{ "imageDigest": digest.as_str(), "imageTags": ["v1"] }],
+        "images": [{ "imageManifest": manifest, "imageId": { "imageDigest": digest.as_str() } }],
+        "downloadUrl": "https://layers.example/blob",
+    })
+    .to_string();
+    let (client, seen) = fake_client(move |index, body| {
+        if body.contains("Action=AssumeRole") {
+            (200, assume_role_reply(&format!("ASIAHOP{}", index + 1), LASTING))
+        } else {
+            (200, ecr_reply.clone())
+        }
+    });
+    let settings = serde_json::from_str::<AwsSettings>(CHAIN).unwrap().resolve().unwrap();
+    let session = AwsSession::assume_chain(chain_base(client).await, settings).await.unwrap();
+
+    // What `scan --all` does: discover, then each image's manifest and blobs, several at once
+    // from several clients.
+    let images =
+        discover::discover(&session, "us-east-1", &discover::Filters::new(&[], &[], None).unwrap()).await.unwrap();
+    assert_eq!(images.len(), 1);
+    let mut fetches = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (session, repository) = (session.clone(), images[0].repository.clone());
+        let digest = digest.clone();
+        fetches.spawn(async move {
+            let id = aws_sdk_ecr::types::ImageIdentifier::builder().image_digest(digest.as_str()).build();
+            repository.fetch_manifest(&session, id).await.unwrap();
+            repository.download_url(&session, &digest).await.unwrap()
+        });
+    }
+    while let Some(url) = fetches.join_next().await {
+        assert_eq!(url.unwrap(), "https://layers.example/blob");
+    }
+
+    let seen = seen.lock().unwrap().clone();
+    let (assume_roles, ecr_calls): (Vec<_>, Vec<_>) =
+        seen.iter().partition(|(_, body)| body.contains("Action=AssumeRole"));
+    assert_eq!(assume_roles.len(), 2, "one AssumeRole per hop for the whole scan: {assume_roles:#?}");
+    assert!(assume_roles[0].1.contains(HUB) && assume_roles[1].1.contains(READER), "{assume_roles:#?}");
+    let assume_signers: Vec<&str> = assume_roles.iter().map(|(authorization, _)| signer(authorization)).collect();
+    assert_eq!(assume_signers, ["AKIDBASE", "ASIAHOP1"], "hop 2 is signed with hop 1's keys");
+    assert_assume_role_parameters(&assume_roles, "DurationSeconds=1800");
+    assert_eq!(ecr_calls.len(), 2 + 4 * 2);
+    assert!(ecr_calls.iter().all(|(authorization, _)| signer(authorization) == "ASIAHOP2"), "{ecr_calls:#?}");
+}
+
+#[tokio::test]
+async fn a_refused_hop_fails_at_connect_with_its_cause() {
+    let (client, seen) = fake_client(|index, _| {
+        if index == 0 {
+            (200, assume_role_reply("ASIAHOP1", LASTING))
+        } else {
+            (
+                403,
+                "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: \
+                 arn:aws:sts::1:assumed-role/hub/ecr-engine is not authorized to perform: sts:AssumeRole</Message>\
+                 </Error></ErrorResponse>"
+                    .to_string(),
+            )
+        }
+    });
+    let settings = serde_json::from_str::<AwsSettings>(CHAIN).unwrap().resolve().unwrap();
+    let error = AwsSession::assume_chain(chain_base(client).await, settings).await.err().unwrap().to_string();
+    assert!(error.contains("cannot assume arn:aws:iam::2:role/reader (sts:AssumeRole, hop 2 of the chain)"), "{error}");
+    assert!(error.contains("the role of hop 1") && error.contains("the External ID does not match"), "{error}");
+    assert!(!error.contains("customer-ext-42"), "{error}");
+    assert_eq!(seen.lock().unwrap().len(), 2, "AccessDenied is not retried");
+}
+
 #[tokio::test]
 async fn the_role_chain_is_assumed_again_before_its_credentials_expire() {
-    // The fourth AssumeRole (the last hop, on the chain's first use) hands out credentials that
-    // expire in a minute, well inside the refresh margin; all the others last.
-    let soon = DateTime::from(SystemTime::now() + Duration::from_secs(60)).fmt(DateTimeFormat::DateTime).unwrap();
+    // The chain assumed at connect hands out credentials that expire in two minutes, well inside
+    // the refresh margin; all the later ones last.
+    let soon = DateTime::from(SystemTime::now() + Duration::from_secs(120)).fmt(DateTimeFormat::DateTime).unwrap();
     let assumed = AtomicUsize::new(0);
     let (client, seen) = fake_client(move |_, body| {
         if !body.contains("Action=AssumeRole") {
             return (200, r#"{"repositories": []}"#.to_string());
         }
         let n = assumed.fetch_add(1, Ordering::SeqCst) + 1;
-        (200, assume_role_reply(&format!("ASIA{n}"), if n == 4 { &soon } else { LASTING }))
+        (200, assume_role_reply(&format!("ASIA{n}"), if n == 2 { &soon } else { LASTING }))
     });
-    let settings = serde_json::from_str::<AwsSettings>(
-        r#"{"role-arn": "arn:aws:iam::1:role/hub,arn:aws:iam::2:role/reader", "external-id": "customer-ext-42", "session-duration": 900}"#,
-    )
-    .unwrap()
-    .resolve()
-    .unwrap();
-    // Loaded like `base_config` (time source, the session's identity cache), minus the host's
-    // environment.
-    let base = aws_config::defaults(BehaviorVersion::latest())
-        .empty_test_environment()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKIDBASE", "base-secret", None, None, "test"))
-        .http_client(client)
-        .identity_cache(identity_cache())
-        .load()
-        .await;
-    let session = AwsSession::assume_chain(base, settings).await.unwrap();
+    let settings = serde_json::from_str::<AwsSettings>(CHAIN).unwrap().resolve().unwrap();
+    let session = AwsSession::assume_chain(chain_base(client).await, settings).await.unwrap();
     for _ in 0..3 {
         inventory::list_repositories(&session, "us-east-1").await.unwrap();
     }
@@ -140,23 +199,17 @@ async fn the_role_chain_is_assumed_again_before_its_credentials_expire() {
     let seen = seen.lock().unwrap().clone();
     let (assume_roles, listings): (Vec<_>, Vec<_>) =
         seen.iter().partition(|(_, body)| body.contains("Action=AssumeRole"));
-    // 1-2: each hop checked at connect; 3-4: the chain's first use; 5-6: both hops assumed again
-    // because 4 was near expiry; the third listing reuses 6 from the cache.
+    // 1-2: the chain at connect, whose credentials serve the first listing; 3-4: the whole chain
+    // again because 2 was near expiry; the third listing reuses 4 from the cache.
     let assume_signers: Vec<&str> = assume_roles.iter().map(|(authorization, _)| signer(authorization)).collect();
-    assert_eq!(assume_signers, ["AKIDBASE", "ASIA1", "AKIDBASE", "ASIA3", "AKIDBASE", "ASIA5"]);
+    assert_eq!(assume_signers, ["AKIDBASE", "ASIA1", "AKIDBASE", "ASIA3"]);
     for (index, (_, body)) in assume_roles.iter().enumerate() {
-        let role = if index % 2 == 0 {
-            "arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fhub"
-        } else {
-            "arn%3Aaws%3Aiam%3A%3A2%3Arole%2Freader"
-        };
-        assert!(body.contains(&format!("RoleArn={role}")), "AssumeRole {}: {body}", index + 1);
-        assert!(body.contains("ExternalId=customer-ext-42"), "AssumeRole {}: {body}", index + 1);
-        assert!(body.contains("DurationSeconds=900"), "AssumeRole {}: {body}", index + 1);
-        assert!(body.contains("RoleSessionName=ecr-engine"), "AssumeRole {}: {body}", index + 1);
+        let role = if index % 2 == 0 { HUB } else { READER };
+        assert!(body.contains(role), "AssumeRole {}: {body}", index + 1);
     }
+    assert_assume_role_parameters(&assume_roles, "DurationSeconds=1800");
     let listing_signers: Vec<&str> = listings.iter().map(|(authorization, _)| signer(authorization)).collect();
-    assert_eq!(listing_signers, ["ASIA4", "ASIA6", "ASIA6"]);
+    assert_eq!(listing_signers, ["ASIA2", "ASIA4", "ASIA4"]);
 }
 
 #[tokio::test]
