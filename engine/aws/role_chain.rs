@@ -8,6 +8,7 @@
 use crate::aws::{ResolvedSettings, SESSION_NAME, Secret, errors};
 use anyhow::anyhow;
 use aws_config::SdkConfig;
+use aws_config::identity::IdentityCache;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
@@ -50,9 +51,14 @@ pub async fn assume_role(
     ))
 }
 
-/// `config` signing with fixed `credentials` (one hop's temporary credentials).
+/// `config` signing with fixed `credentials` (one hop's temporary credentials). Fixed
+/// credentials need no cache, so none of the session's shared cache is spent on them.
 pub fn signing_with(config: &SdkConfig, credentials: Credentials) -> SdkConfig {
-    config.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build()
+    config
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .identity_cache(IdentityCache::no_cache())
+        .build()
 }
 
 /// The chain as a credentials provider. Its Debug shows the roles, never the External ID or
@@ -120,7 +126,7 @@ impl ProvideCredentials for RoleChain {
             if let Some(credentials) = self.take_assumed_at_start() {
                 return Ok(credentials);
             }
-            self.assume_every_hop().await.map_err(|error| CredentialsError::provider_error(error))
+            self.assume_every_hop().await.map_err(CredentialsError::provider_error)
         })
     }
 }

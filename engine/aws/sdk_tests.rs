@@ -319,3 +319,96 @@ async fn batch_get_image_asks_for_oci_and_docker_media_types_and_checks_the_dige
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn one_repositorys_failed_calls_leave_the_rest_of_the_inventory_complete() {
+    let public_policy = r#"{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage"}]}"#;
+    let listings = AtomicUsize::new(0);
+    let (client, seen) = fake_client(move |_, body| {
+        let request: serde_json::Value = serde_json::from_str(body).unwrap();
+        let error =
+            |code: &str| (400, serde_json::json!({ "__type": code, "message": format!("{code} here") }).to_string());
+        if let Some(arn) = request["resourceArn"].as_str() {
+            // ListTagsForResource: c is throttled past --max-retries.
+            return if arn.ends_with("/c") {
+                error("ThrottlingException")
+            } else {
+                (200, r#"{"tags": [{"Key": "team", "Value": "payments"}]}"#.to_string())
+            };
+        }
+        match request["repositoryName"].as_str() {
+            // GetRepositoryPolicy: a has none, b's is denied, c's is public.
+            Some("a") => error("RepositoryPolicyNotFoundException"),
+            Some("b") => error("AccessDeniedException"),
+            Some(_) => (200, serde_json::json!({ "policyText": public_policy }).to_string()),
+            // DescribeRepositories: the first region lists three, the second is denied.
+            None if listings.fetch_add(1, Ordering::SeqCst) == 0 => {
+                let repositories: Vec<serde_json::Value> = ["a", "b", "c"]
+                    .iter()
+                    .map(|name| {
+                        serde_json::json!({ "repositoryName": name, "registryId": "1",
+                            "repositoryArn": format!("arn:aws:ecr:us-east-1:1:repository/{name}") })
+                    })
+                    .collect();
+                (200, serde_json::json!({ "repositories": repositories }).to_string())
+            }
+            None => error("AccessDeniedException"),
+        }
+    });
+    let session = session(client, r#"{"max-retries": 1}"#);
+    let regions = ["us-east-1".to_string(), "eu-west-1".to_string()];
+    let inventory = inventory::inventory(&session, &regions).await.unwrap();
+
+    let names: Vec<&str> = inventory.rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    let rows: Vec<serde_json::Value> = inventory.rows.iter().map(|r| serde_json::to_value(r).unwrap()).collect();
+    // a: no policy is not an error.
+    assert_eq!(rows[0]["errors"], serde_json::json!([]), "{:#}", rows[0]);
+    assert_eq!((&rows[0]["policy_text"], &rows[0]["is_public"]), (&serde_json::Value::Null, &false.into()));
+    assert_eq!(rows[0]["tags"]["team"], "payments");
+    // b: the policy is unknown, the tags are there.
+    assert_eq!(rows[1]["errors"].as_array().unwrap().len(), 1, "{:#}", rows[1]);
+    assert_eq!(rows[1]["errors"][0]["call"], "GetRepositoryPolicy");
+    assert_eq!(rows[1]["errors"][0]["permission"], "ecr:GetRepositoryPolicy");
+    let message = rows[1]["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("ecr:GetRepositoryPolicy on b was denied"), "{message}");
+    assert_eq!((&rows[1]["policy_text"], &rows[1]["is_public"]), (&serde_json::Value::Null, &serde_json::Value::Null));
+    assert_eq!(rows[1]["tags"]["team"], "payments");
+    // c: public, its tags unknown after the retry.
+    assert_eq!(rows[2]["is_public"], true);
+    assert_eq!(rows[2]["tags"], serde_json::Value::Null);
+    assert_eq!(rows[2]["errors"][0]["permission"], "ecr:ListTagsForResource", "{:#}", rows[2]);
+    let tag_calls = seen.lock().unwrap().iter().filter(|(_, body)| body.contains("repository/c")).count();
+    assert_eq!(tag_calls, 2, "ListTagsForResource on c tried once and retried once");
+
+    assert!(!inventory.is_complete());
+    assert_eq!(inventory.failed_regions.len(), 1);
+    assert_eq!(inventory.failed_regions[0].0, "eu-west-1");
+    let problems = inventory.problems();
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+    assert!(problems[0].contains("ecr:DescribeRepositories on the registry was denied"), "{problems:#?}");
+    assert_eq!(
+        problems[3],
+        "inventory incomplete: 2 of 3 rows incomplete: b in us-east-1 (no ecr:GetRepositoryPolicy); \
+         c in us-east-1 (no ecr:ListTagsForResource); regions not listed: eu-west-1"
+    );
+    let table = inventory::render_table(&inventory.rows);
+    // Each row's cells, one space apart.
+    let line = |name: &str| {
+        let line = table.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap();
+        line.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    assert!(line("a").ends_with("team=payments"), "{table}");
+    assert!(line("b").ends_with("? ? team=payments ecr:GetRepositoryPolicy"), "{table}");
+    assert!(line("c").ends_with("yes PUBLIC ? ecr:ListTagsForResource"), "{table}");
+    assert!(table.ends_with("3 repositories, 2 incomplete\n"), "{table}");
+}
+
+#[tokio::test]
+async fn an_inventory_with_no_region_listed_fails() {
+    let (client, _) =
+        fake_client(|_, _| (400, r#"{"__type": "AccessDeniedException", "message": "not authorized"}"#.to_string()));
+    let regions = ["eu-west-1".to_string()];
+    let error = inventory::inventory(&session(client, "{}"), &regions).await.unwrap_err().to_string();
+    assert!(error.contains("ecr:DescribeRepositories on the registry was denied"), "{error}");
+}
