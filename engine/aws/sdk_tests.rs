@@ -213,6 +213,35 @@ async fn the_role_chain_is_assumed_again_before_its_credentials_expire() {
 }
 
 #[tokio::test]
+async fn a_hop_refused_on_refresh_fails_the_call_with_its_cause() {
+    // The chain assumed at connect is near expiry; assumed again, its second hop is refused.
+    let soon = DateTime::from(SystemTime::now() + Duration::from_secs(120)).fmt(DateTimeFormat::DateTime).unwrap();
+    let assumed = AtomicUsize::new(0);
+    let (client, _) = fake_client(move |_, body| {
+        if !body.contains("Action=AssumeRole") {
+            return (200, r#"{"repositories": []}"#.to_string());
+        }
+        match assumed.fetch_add(1, Ordering::SeqCst) + 1 {
+            2 => (200, assume_role_reply("ASIA2", &soon)),
+            4 => (
+                403,
+                "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized \
+                        to perform: sts:AssumeRole</Message></Error></ErrorResponse>"
+                    .to_string(),
+            ),
+            n => (200, assume_role_reply(&format!("ASIA{n}"), LASTING)),
+        }
+    });
+    let settings = serde_json::from_str::<AwsSettings>(CHAIN).unwrap().resolve().unwrap();
+    let session = AwsSession::assume_chain(chain_base(client).await, settings).await.unwrap();
+    inventory::list_repositories(&session, "us-east-1").await.unwrap();
+    let error = format!("{:#}", inventory::list_repositories(&session, "us-east-1").await.unwrap_err());
+    assert!(error.contains("ecr:DescribeRepositories on the registry: no credentials to sign with"), "{error}");
+    assert!(error.contains("cannot assume arn:aws:iam::2:role/reader (sts:AssumeRole, hop 2 of the chain)"), "{error}");
+    assert!(!error.contains("customer-ext-42") && !error.contains("DispatchFailure"), "{error}");
+}
+
+#[tokio::test]
 async fn describe_repositories_follows_next_token_across_pages() {
     let repository = |name: &str| {
         format!(
