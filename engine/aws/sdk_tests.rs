@@ -93,6 +93,11 @@ const CHAIN: &str = r#"{"role-arn": "arn:aws:iam::1:role/hub,arn:aws:iam::2:role
 const HUB: &str = "RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fhub";
 const READER: &str = "RoleArn=arn%3Aaws%3Aiam%3A%3A2%3Arole%2Freader";
 
+/// STS refusing AssumeRole (a trust policy or External ID mismatch look alike).
+const STS_ACCESS_DENIED: &str = "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: \
+    arn:aws:sts::1:assumed-role/hub/ecr-engine is not authorized to perform: sts:AssumeRole</Message></Error>\
+    </ErrorResponse>";
+
 /// Every AssumeRole request carries the chain's session name, External ID and duration.
 fn assert_assume_role_parameters(assume_roles: &[&(String, String)], duration: &str) {
     for (index, (_, body)) in assume_roles.iter().enumerate() {
@@ -157,17 +162,7 @@ async fn a_scan_assumes_each_hop_once_with_the_external_id_and_the_previous_hops
 #[tokio::test]
 async fn a_refused_hop_fails_at_connect_with_its_cause() {
     let (client, seen) = fake_client(|index, _| {
-        if index == 0 {
-            (200, assume_role_reply("ASIAHOP1", LASTING))
-        } else {
-            (
-                403,
-                "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: \
-                 arn:aws:sts::1:assumed-role/hub/ecr-engine is not authorized to perform: sts:AssumeRole</Message>\
-                 </Error></ErrorResponse>"
-                    .to_string(),
-            )
-        }
+        if index == 0 { (200, assume_role_reply("ASIAHOP1", LASTING)) } else { (403, STS_ACCESS_DENIED.to_string()) }
     });
     let settings = serde_json::from_str::<AwsSettings>(CHAIN).unwrap().resolve().unwrap();
     let error = AwsSession::assume_chain(chain_base(client).await, settings).await.err().unwrap().to_string();
@@ -223,12 +218,7 @@ async fn a_hop_refused_on_refresh_fails_the_call_with_its_cause() {
         }
         match assumed.fetch_add(1, Ordering::SeqCst) + 1 {
             2 => (200, assume_role_reply("ASIA2", &soon)),
-            4 => (
-                403,
-                "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized \
-                        to perform: sts:AssumeRole</Message></Error></ErrorResponse>"
-                    .to_string(),
-            ),
+            4 => (403, STS_ACCESS_DENIED.to_string()),
             n => (200, assume_role_reply(&format!("ASIA{n}"), LASTING)),
         }
     });
