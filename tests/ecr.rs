@@ -65,6 +65,7 @@ fn repository_inventory_rows() {
     });
     let output = ecr_engine(&moto, &["repos", "--format", "json", "--page-size", "1"]);
     assert!(output.status.success(), "{}", text(&output));
+    assert!(output.stderr.is_empty(), "a complete inventory: {}", text(&output));
     let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(rows.len(), 2, "{rows:#?}");
     let row =
@@ -87,6 +88,10 @@ fn repository_inventory_rows() {
     assert_eq!(private["is_public"], false);
     assert_eq!(private["policy_text"], Value::Null, "no policy is not an error");
     assert_eq!(private["image_tag_mutability"], "MUTABLE");
+    assert_eq!(private["tags"], serde_json::json!({}));
+    for row in &rows {
+        assert_eq!(row["errors"], serde_json::json!([]), "{row:#}");
+    }
     assert_eq!(public["last_captured"], private["last_captured"]);
 
     // The table, and two regions in one run (the second one empty).
@@ -157,6 +162,26 @@ fn role_chain_with_external_id() {
     );
     assert!(!text(&output).contains("customer-ext-id-42"), "the External ID is never printed");
     assert!(output.status.success(), "{}", text(&output));
+
+    // `repos` signs with the chain's last hop: moto keeps each account's registry apart, so the
+    // base account's repository is not listed and the one made in the second account is.
+    let endpoint = moto.env().into_iter().find(|(name, _)| *name == "ECR_ENGINE_ENDPOINT_URL").unwrap().1;
+    let chained = serde_json::json!({ "endpoint-url": endpoint, "region": REGION,
+        "access-key-id": moto::ACCESS_KEY, "secret-access-key": moto::SECRET_KEY,
+        "role-arn": chain, "external-id": "customer-ext-id-42" });
+    let chained = serde_json::from_value::<ecr_engine::aws::AwsSettings>(chained).unwrap().resolve().unwrap();
+    moto::runtime().block_on(async {
+        moto.ecr().create_repository().repository_name("base-account-app").send().await.unwrap();
+        let second_account = ecr_engine::aws::AwsSession::connect(chained).await.unwrap().ecr(REGION);
+        second_account.create_repository().repository_name("chain-account-app").send().await.unwrap();
+    });
+    let output =
+        ecr_engine(&moto, &["repos", "--role-arn", chain, "--external-id", "customer-ext-id-42", "--format", "json"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!((&rows[0]["name"], &rows[0]["registry_id"]), (&"chain-account-app".into(), &"222222222222".into()));
+    assert!(!text(&output).contains("base-account-app") && !text(&output).contains("customer-ext-id-42"));
 
     let short = ecr_engine(&moto, &["repos", "--role-arn", chain, "--external-id", "short"]);
     assert_eq!(short.status.code(), Some(1));

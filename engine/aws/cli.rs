@@ -6,6 +6,7 @@
 use crate::aws::discover::{self, Filters};
 use crate::aws::scan_all::{self, ImageOutcome};
 use crate::aws::{self, AwsSession, AwsSettings, EcrAccess, Secret, connection, inventory, pull};
+use crate::cli::EXIT_INCOMPLETE;
 use crate::report::Report;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -16,6 +17,9 @@ use std::sync::Arc;
 #[derive(Debug, Subcommand)]
 pub enum AwsCommand {
     /// Inventory of the ECR repositories: settings, policy, tags, public exposure.
+    ///
+    /// Exit status: 0 when every row is complete, 3 when a call failed for some repositories
+    /// or regions (their rows say which; the others are complete), 1 when nothing was listed.
     Repos(ReposArgs),
     /// Check the credentials, the role chain and each ECR permission ecr-engine uses.
     ///
@@ -180,17 +184,20 @@ pub fn run(command: AwsCommand) -> Result<ExitCode> {
     match command {
         AwsCommand::Repos(args) => {
             let settings = args.aws.settings()?.resolve()?;
-            let rows = runtime.block_on(async {
+            let inventory = runtime.block_on(async {
                 let session = AwsSession::connect(settings).await?;
                 let regions =
                     if args.regions.is_empty() { vec![session.default_region()?] } else { args.regions.clone() };
                 inventory::inventory(&session, &regions).await
             })?;
             match args.format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-                Format::Table => print!("{}", inventory::render_table(&rows)),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&inventory.rows)?),
+                Format::Table => print!("{}", inventory::render_table(&inventory.rows)),
             }
-            Ok(ExitCode::SUCCESS)
+            for line in inventory.problems() {
+                eprintln!("{line}");
+            }
+            Ok(if inventory.is_complete() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_INCOMPLETE) })
         }
         AwsCommand::TestConnection(args) => {
             let settings = args.aws.settings()?.resolve()?;

@@ -2,7 +2,8 @@
 //! uses, each reported as ok or as the exact failure with what to fix.
 
 use crate::aws::errors::{Failure, assume_role_failure, classify, detail, ecr_failure};
-use crate::aws::{AwsSession, ResolvedSettings, assume_role, base_config};
+use crate::aws::role_chain::{assume_role, signing_with};
+use crate::aws::{AwsSession, ResolvedSettings, base_config};
 use anyhow::{Result, anyhow};
 use serde::Serialize;
 
@@ -67,8 +68,8 @@ pub async fn test_connection(settings: ResolvedSettings) -> Vec<Step> {
             continue;
         }
         match assume_role(&config, arn, settings.external_id.as_ref(), settings.session_duration).await {
-            Ok(next) => {
-                config = next;
+            Ok(credentials) => {
+                config = signing_with(&config, credentials);
                 let who = aws_sdk_sts::Client::new(&config).get_caller_identity().send().await;
                 chain_ok = steps.record(
                     &check,

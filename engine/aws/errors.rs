@@ -1,6 +1,7 @@
 //! AWS failures turned into messages that name the resource, the permission involved and what to
 //! change. The SDK's errors say what AWS said; users need to know which policy to fix.
 
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use std::error::Error as StdError;
 
@@ -15,6 +16,9 @@ pub enum Failure {
     BadCredentials,
     /// The endpoint could not be reached (network, DNS, a region that does not exist).
     Unreachable,
+    /// No credentials to sign with: the default chain found none, or the role chain could not
+    /// be assumed again (the error carries why).
+    NoCredentials,
     Other,
 }
 
@@ -23,6 +27,7 @@ where
     E: ProvideErrorMetadata,
 {
     match error {
+        SdkError::DispatchFailure(_) if credentials_error(error).is_some() => return Failure::NoCredentials,
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => return Failure::Unreachable,
         SdkError::ServiceError(_) => {}
         _ => return Failure::Other,
@@ -42,12 +47,25 @@ where
     }
 }
 
-/// The SDK's own account of the error: code, message and the transport cause.
+/// The credentials provider's failure, when that is why `error`'s request was not sent (the SDK
+/// reports it as a failure to send).
+fn credentials_error<E, R>(error: &SdkError<E, R>) -> Option<&CredentialsError> {
+    let SdkError::DispatchFailure(failure) = error else { return None };
+    let connector: &(dyn StdError + 'static) = failure.as_connector_error()?;
+    std::iter::successors(Some(connector), |&e| e.source()).find_map(|e| e.downcast_ref::<CredentialsError>())
+}
+
+/// The SDK's own account of the error: code, message and the transport cause; or, when there
+/// were no credentials to sign with, why the credentials provider failed.
 pub fn detail<E, R>(error: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + StdError + 'static,
     R: std::fmt::Debug,
 {
+    if let Some(credentials) = credentials_error(error) {
+        let causes = std::iter::successors(Some(credentials as &(dyn StdError + 'static)), |&e| e.source());
+        return causes.map(|e| e.to_string()).collect::<Vec<_>>().join(": ");
+    }
     match (error.code(), error.message()) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_string(),
@@ -87,6 +105,7 @@ where
             "{action} on {resource}: cannot reach ECR in region {region}; check --region, --endpoint-url and \
              the network [{detail}]"
         ),
+        Failure::NoCredentials => format!("{action} on {resource}: no credentials to sign with [{detail}]"),
         Failure::Other => format!("{action} on {resource} in region {region} failed: {detail}"),
     };
     anyhow::anyhow!(message)

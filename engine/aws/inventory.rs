@@ -1,9 +1,11 @@
 //! `ecr-engine repos`: one row per ECR repository, from DescribeRepositories (paged),
-//! GetRepositoryPolicy and ListTagsForResource only.
+//! GetRepositoryPolicy and ListTagsForResource only. A call that fails leaves its row (or its
+//! region) incomplete and says so; it does not cost the other rows.
 
 use crate::aws::AwsSession;
 use crate::aws::errors::ecr_failure;
-use anyhow::Result;
+use anyhow::{Result, bail};
+use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecr::types::Repository;
 use serde::Serialize;
 use serde_json::Value;
@@ -22,12 +24,95 @@ pub struct RepositoryRow {
     pub scan_on_push: bool,
     pub encryption_type: Option<String>,
     pub kms_key: Option<String>,
+    /// None when the repository has no policy, or when GetRepositoryPolicy failed (see `errors`).
     pub policy_text: Option<String>,
-    pub tags: BTreeMap<String, String>,
-    pub is_public: bool,
+    /// None when ListTagsForResource failed.
+    pub tags: Option<BTreeMap<String, String>>,
+    /// None when the policy could not be read.
+    pub is_public: Option<bool>,
     pub cloud_provider: &'static str,
     pub region: String,
     pub last_captured: String,
+    /// The calls that failed for this repository; the fields they fill are None. Empty when the
+    /// row is complete.
+    pub errors: Vec<CallError>,
+}
+
+/// One failed AWS call of a row: the call, the IAM permission it needs, and the explained error.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallError {
+    pub call: &'static str,
+    pub permission: &'static str,
+    pub message: String,
+}
+
+impl CallError {
+    /// `permission` is the IAM action, which ECR names after the call (`ecr:` and the call).
+    fn new<E, R>(error: SdkError<E, R>, permission: &'static str, name: &str, region: &str) -> CallError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        CallError {
+            call: permission.trim_start_matches("ecr:"),
+            permission,
+            message: format!("{:#}", ecr_failure(error, permission, name, region)),
+        }
+    }
+}
+
+/// `repos`' result: every row it could read, and the regions it could not list at all.
+#[derive(Debug)]
+pub struct Inventory {
+    pub rows: Vec<RepositoryRow>,
+    /// (region, why) for each region whose DescribeRepositories failed: it has no rows.
+    pub failed_regions: Vec<(String, String)>,
+}
+
+impl Inventory {
+    pub fn incomplete_rows(&self) -> impl Iterator<Item = &RepositoryRow> {
+        self.rows.iter().filter(|row| !row.errors.is_empty())
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.failed_regions.is_empty() && self.incomplete_rows().next().is_none()
+    }
+
+    /// What stderr says about an incomplete inventory: each failure, then one line naming the
+    /// incomplete rows and the regions left out. Empty when complete.
+    pub fn problems(&self) -> Vec<String> {
+        if self.is_complete() {
+            return Vec::new();
+        }
+        let failures = self
+            .failed_regions
+            .iter()
+            .map(|(_, why)| why.as_str())
+            .chain(self.incomplete_rows().flat_map(|row| row.errors.iter().map(|e| e.message.as_str())));
+        let mut lines: Vec<String> = failures.map(|message| format!("error: {message}")).collect();
+        let incomplete: Vec<String> = self
+            .incomplete_rows()
+            .map(|row| {
+                let permissions: Vec<&str> = row.errors.iter().map(|e| e.permission).collect();
+                format!("{} in {} (no {})", row.name, row.region, permissions.join(", "))
+            })
+            .collect();
+        let mut summary = Vec::new();
+        if !incomplete.is_empty() {
+            summary.push(format!(
+                "{} of {} rows incomplete: {}",
+                incomplete.len(),
+                self.rows.len(),
+                incomplete.join("; ")
+            ));
+        }
+        if !self.failed_regions.is_empty() {
+            let regions: Vec<&str> = self.failed_regions.iter().map(|(region, _)| region.as_str()).collect();
+            summary.push(format!("regions not listed: {}", regions.join(", ")));
+        }
+        lines.push(format!("inventory incomplete: {}", summary.join("; ")));
+        lines
+    }
 }
 
 /// Every repository of the registry in `region`, DescribeRepositories page by page
@@ -55,12 +140,19 @@ pub async fn list_repositories(session: &AwsSession, region: &str) -> Result<Vec
 }
 
 /// The inventory of each region, repositories' policies and tags fetched concurrently (bounded
-/// by --parallel-requests).
-pub async fn inventory(session: &AwsSession, regions: &[String]) -> Result<Vec<RepositoryRow>> {
+/// by --parallel-requests). A failed call costs only its row's field (the row says which), a
+/// region that cannot be listed only its rows; fails only when no region could be listed.
+pub async fn inventory(session: &AwsSession, regions: &[String]) -> Result<Inventory> {
     let captured = now_rfc3339();
-    let mut rows = Vec::new();
+    let mut inventory = Inventory { rows: Vec::new(), failed_regions: Vec::new() };
     for region in regions {
-        let repositories = list_repositories(session, region).await?;
+        let repositories = match list_repositories(session, region).await {
+            Ok(repositories) => repositories,
+            Err(error) => {
+                inventory.failed_regions.push((region.clone(), format!("{error:#}")));
+                continue;
+            }
+        };
         let mut tasks = tokio::task::JoinSet::new();
         for (index, repository) in repositories.into_iter().enumerate() {
             let session = session.clone();
@@ -70,39 +162,50 @@ pub async fn inventory(session: &AwsSession, regions: &[String]) -> Result<Vec<R
         }
         let mut region_rows = Vec::new();
         while let Some(joined) = tasks.join_next().await {
-            let (index, row) = joined?;
-            region_rows.push((index, row?));
+            region_rows.push(joined?);
         }
         region_rows.sort_by_key(|(index, _)| *index);
-        rows.extend(region_rows.into_iter().map(|(_, row)| row));
+        inventory.rows.extend(region_rows.into_iter().map(|(_, row)| row));
     }
-    Ok(rows)
+    if !regions.is_empty() && inventory.failed_regions.len() == regions.len() {
+        let reasons: Vec<&str> = inventory.failed_regions.iter().map(|(_, why)| why.as_str()).collect();
+        bail!("{}", reasons.join("; "));
+    }
+    Ok(inventory)
 }
 
-async fn describe(
-    session: &AwsSession,
-    region: &str,
-    repository: Repository,
-    captured: String,
-) -> Result<RepositoryRow> {
+async fn describe(session: &AwsSession, region: &str, repository: Repository, captured: String) -> RepositoryRow {
     let ecr = session.ecr(region);
     let name = repository.repository_name().unwrap_or_default().to_string();
     let arn = repository.repository_arn().unwrap_or_default().to_string();
     let registry_id = repository.registry_id().unwrap_or_default().to_string();
+    let mut errors = Vec::new();
     let policy =
         session.limited(ecr.get_repository_policy().repository_name(&name).registry_id(&registry_id).send()).await;
-    let policy_text = match policy {
-        Ok(output) => output.policy_text().map(str::to_string),
+    let (policy_text, is_public) = match policy {
+        Ok(output) => {
+            let text = output.policy_text().map(str::to_string);
+            let public = text.as_deref().is_some_and(policy_is_public);
+            (text, Some(public))
+        }
         // A repository without a policy is the common case, not an error.
-        Err(error) if error.as_service_error().is_some_and(|e| e.is_repository_policy_not_found_exception()) => None,
-        Err(error) => return Err(ecr_failure(error, "ecr:GetRepositoryPolicy", &name, region)),
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_repository_policy_not_found_exception()) => {
+            (None, Some(false))
+        }
+        Err(error) => {
+            errors.push(CallError::new(error, "ecr:GetRepositoryPolicy", &name, region));
+            (None, None)
+        }
     };
-    let tags = session
-        .limited(ecr.list_tags_for_resource().resource_arn(&arn).send())
-        .await
-        .map_err(|e| ecr_failure(e, "ecr:ListTagsForResource", &name, region))?;
+    let tags = match session.limited(ecr.list_tags_for_resource().resource_arn(&arn).send()).await {
+        Ok(output) => Some(output.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()),
+        Err(error) => {
+            errors.push(CallError::new(error, "ecr:ListTagsForResource", &name, region));
+            None
+        }
+    };
     let encryption = repository.encryption_configuration();
-    Ok(RepositoryRow {
+    RepositoryRow {
         uid: arn.clone(),
         arn,
         uri: repository.repository_uri().unwrap_or_default().to_string(),
@@ -112,14 +215,15 @@ async fn describe(
         scan_on_push: repository.image_scanning_configuration().is_some_and(|c| c.scan_on_push()),
         encryption_type: encryption.map(|e| e.encryption_type().as_str().to_string()),
         kms_key: encryption.and_then(|e| e.kms_key().map(str::to_string)),
-        is_public: policy_text.as_deref().is_some_and(policy_is_public),
+        is_public,
         policy_text,
-        tags: tags.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+        tags,
         cloud_provider: "AWS",
         region: region.to_string(),
         last_captured: captured,
         name,
-    })
+        errors,
+    }
 }
 
 fn now_rfc3339() -> String {
@@ -153,13 +257,19 @@ fn principal_is_anyone(principal: &Value) -> bool {
 }
 
 /// The rows as a fixed-width table; policy text and tags are summarized (JSON has them whole).
+/// `?` marks a field a failed call left unknown, and when any row is incomplete a last column
+/// names the permissions its failed calls need.
 pub fn render_table(rows: &[RepositoryRow]) -> String {
-    let header =
-        ["NAME", "REGION", "REGISTRY", "CREATED", "MUTABILITY", "SCAN", "ENCRYPTION", "POLICY", "PUBLIC", "TAGS"];
-    let table: Vec<[String; 10]> = rows
+    let any_incomplete = rows.iter().any(|r| !r.errors.is_empty());
+    let mut header =
+        vec!["NAME", "REGION", "REGISTRY", "CREATED", "MUTABILITY", "SCAN", "ENCRYPTION", "POLICY", "PUBLIC", "TAGS"];
+    if any_incomplete {
+        header.push("INCOMPLETE");
+    }
+    let table: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            [
+            let mut cells = vec![
                 r.name.clone(),
                 r.region.clone(),
                 r.registry_id.clone(),
@@ -171,13 +281,30 @@ pub fn render_table(rows: &[RepositoryRow]) -> String {
                     (Some(kind), None) => kind.clone(),
                     _ => "-".to_string(),
                 },
-                if r.policy_text.is_some() { "yes" } else { "-" }.to_string(),
-                if r.is_public { "PUBLIC" } else { "-" }.to_string(),
-                r.tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-            ]
+                match (r.is_public, &r.policy_text) {
+                    (None, _) => "?",
+                    (Some(_), Some(_)) => "yes",
+                    (Some(_), None) => "-",
+                }
+                .to_string(),
+                match r.is_public {
+                    Some(true) => "PUBLIC",
+                    Some(false) => "-",
+                    None => "?",
+                }
+                .to_string(),
+                match &r.tags {
+                    Some(tags) => tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+                    None => "?".to_string(),
+                },
+            ];
+            if any_incomplete {
+                cells.push(r.errors.iter().map(|e| e.permission).collect::<Vec<_>>().join(","));
+            }
+            cells
         })
         .collect();
-    let mut widths = header.map(str::len);
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &table {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
@@ -189,11 +316,16 @@ pub fn render_table(rows: &[RepositoryRow]) -> String {
         out.push_str(padded.join("  ").trim_end());
         out.push('\n');
     };
-    line(&header.map(str::to_string));
+    line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
     for row in &table {
         line(row);
     }
-    out.push_str(&format!("{} repositories\n", rows.len()));
+    let incomplete = rows.iter().filter(|r| !r.errors.is_empty()).count();
+    out.push_str(&if incomplete == 0 {
+        format!("{} repositories\n", rows.len())
+    } else {
+        format!("{} repositories, {incomplete} incomplete\n", rows.len())
+    });
     out
 }
 

@@ -10,22 +10,23 @@ pub mod discover;
 pub mod errors;
 pub mod inventory;
 pub mod pull;
+pub mod role_chain;
 pub mod scan_all;
 #[cfg(test)]
 mod sdk_tests;
 
 use anyhow::{Context, Result, bail};
 use aws_config::identity::IdentityCache;
-use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
 use aws_sdk_sts::config::{Credentials, SharedCredentialsProvider, SharedIdentityCache};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use role_chain::RoleChain;
 use serde::Deserialize;
 use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::Semaphore;
 
 pub const DEFAULT_SESSION_DURATION: i32 = 3600;
@@ -266,59 +267,6 @@ pub fn retry_config(settings: &ResolvedSettings) -> RetryConfig {
         .with_initial_backoff(Duration::from_millis(200))
 }
 
-/// One hop of the role chain, assumed once: AssumeRole with the current credentials, failing with
-/// STS's own error (which `errors::assume_role_failure` explains); the returned config carries
-/// only the temporary credentials STS handed back, so it serves checks, not long runs.
-pub async fn assume_role(
-    config: &SdkConfig,
-    role_arn: &str,
-    external_id: Option<&Secret>,
-    duration_seconds: i32,
-) -> Result<SdkConfig, aws_sdk_sts::error::SdkError<aws_sdk_sts::operation::assume_role::AssumeRoleError>> {
-    let sts = aws_sdk_sts::Client::new(config);
-    let output = sts
-        .assume_role()
-        .role_arn(role_arn)
-        .role_session_name(SESSION_NAME)
-        .set_external_id(external_id.map(|e| e.expose().to_string()))
-        .duration_seconds(duration_seconds)
-        .send()
-        .await?;
-    let Some(issued) = output.credentials() else {
-        // STS always returns credentials on success; treat their absence as a malformed reply.
-        return Err(aws_sdk_sts::error::SdkError::construction_failure("AssumeRole returned no credentials"));
-    };
-    let credentials = Credentials::new(
-        issued.access_key_id(),
-        issued.secret_access_key(),
-        Some(issued.session_token().to_string()),
-        SystemTime::try_from(*issued.expiration()).ok(),
-        "ecr-engine-assume-role",
-    );
-    Ok(config.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build())
-}
-
-/// One hop of the role chain as it is used for a whole run: the SDK's `AssumeRoleProvider` for
-/// the same role, session name, External ID and duration as `assume_role`, signed by `config`'s
-/// provider (the previous hop). The identity cache asks it again when the credentials near
-/// expiry; its own STS client does not cache, so every earlier hop is assumed again as well.
-async fn refreshing_role(
-    config: &SdkConfig,
-    role_arn: &str,
-    external_id: Option<&Secret>,
-    duration_seconds: i32,
-) -> SdkConfig {
-    let mut provider = AssumeRoleProvider::builder(role_arn)
-        .configure(config)
-        .session_name(SESSION_NAME)
-        .session_length(Duration::from_secs(duration_seconds.unsigned_abs().into()));
-    if let Some(external_id) = external_id {
-        provider = provider.external_id(external_id.expose());
-    }
-    let provider = provider.build().await;
-    config.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build()
-}
-
 /// Connected AWS access: the final credentials, the settings, and the limit on calls in flight.
 #[derive(Clone)]
 pub struct AwsSession {
@@ -334,20 +282,16 @@ impl AwsSession {
         AwsSession::assume_chain(base, settings).await
     }
 
-    /// Assumes each role of the chain once, in order, so that a refused hop fails here with its
-    /// cause; the session then signs with `refreshing_role` providers, which assume the chain
-    /// again on first use and before every expiry (a `scan --all` outlasts --session-duration).
+    /// Assumes the role chain (see `role_chain`): each role once now, so that a refused hop
+    /// fails here with its cause, and again, whole, before the credentials expire (a
+    /// `scan --all` may outlast --session-duration).
     pub async fn assume_chain(base: SdkConfig, settings: ResolvedSettings) -> Result<AwsSession> {
-        let external_id = settings.external_id.as_ref();
-        let mut checked = base.clone();
-        let mut refreshing = base;
-        for (hop, arn) in settings.roles.iter().enumerate() {
-            checked = assume_role(&checked, arn, external_id, settings.session_duration)
-                .await
-                .map_err(|error| errors::assume_role_failure(error, arn, hop, external_id.is_some()))?;
-            refreshing = refreshing_role(&refreshing, arn, external_id, settings.session_duration).await;
+        if settings.roles.is_empty() {
+            return Ok(AwsSession::from_config(base, settings));
         }
-        Ok(AwsSession::from_config(refreshing, settings))
+        let chain = RoleChain::assume(base.clone(), &settings).await?;
+        let config = base.to_builder().credentials_provider(SharedCredentialsProvider::new(chain)).build();
+        Ok(AwsSession::from_config(config, settings))
     }
 
     pub fn from_config(config: SdkConfig, settings: ResolvedSettings) -> AwsSession {

@@ -1,13 +1,15 @@
 //! What moto does not check, checked by injecting responses into the SDK's HTTP client and
-//! reading the requests the SDK really sent: the External ID on AssumeRole and the credentials of
-//! the next hop, the role chain assumed again before its credentials expire, pagination across pages, throttling retried, AccessDenied explained.
+//! reading the requests the SDK really sent: the role chain (External ID and duration on every
+//! hop, each hop signed with the previous hop's keys, each assumed once per run and again before
+//! its credentials expire), pagination across pages, throttling retried, AccessDenied explained,
+//! an inventory kept when one repository's calls fail.
 
 use super::*;
-use aws_sdk_sts::config::ProvideCredentials;
 use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
 use aws_smithy_http_client::test_util::infallible_client_fn;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::SystemTime;
 
 /// Requests seen (method, authorization header, body), in order.
 type Seen = Arc<Mutex<Vec<(String, String)>>>;
@@ -68,71 +70,123 @@ fn assume_role_reply(access_key: &str, expiration: &str) -> String {
     )
 }
 
-#[tokio::test]
-async fn external_id_is_sent_and_each_hop_uses_the_previous_credentials() {
-    let (client, seen) = fake_client(|index, _| (200, assume_role_reply(&format!("ASIAHOP{}", index + 1), LASTING)));
-    let session = session(
-        client,
-        r#"{"role-arn": "arn:aws:iam::1:role/hub,arn:aws:iam::2:role/reader", "external-id": "customer-ext-42", "session-duration": 1800}"#,
-    );
-    let mut config = session.config().clone();
-    for arn in &session.settings.roles {
-        config = assume_role(&config, arn, session.settings.external_id.as_ref(), session.settings.session_duration)
-            .await
-            .unwrap();
-    }
-    let seen = seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 2);
-    for (hop, (authorization, body)) in seen.iter().enumerate() {
-        assert!(body.contains("Action=AssumeRole"), "{body}");
-        assert!(body.contains("ExternalId=customer-ext-42"), "{body}");
-        assert!(body.contains("DurationSeconds=1800"), "{body}");
-        assert!(body.contains("RoleSessionName=ecr-engine"), "{body}");
-        let signer = if hop == 0 { "AKIDBASE/" } else { "ASIAHOP1/" };
-        assert!(authorization.contains(&format!("Credential={signer}")), "hop {hop} signed with {authorization}");
-    }
-    assert!(seen[1].1.contains("arn%3Aaws%3Aiam%3A%3A2%3Arole%2Freader"), "{}", seen[1].1);
-    // The config after the chain carries only the last hop's temporary credentials.
-    let credentials = config.credentials_provider().unwrap().provide_credentials().await.unwrap();
-    assert_eq!(credentials.access_key_id(), "ASIAHOP2");
-    assert_eq!(credentials.session_token(), Some("token-ASIAHOP2"));
-}
-
 /// The access key a SigV4 authorization header names.
 fn signer(authorization: &str) -> &str {
     authorization.split("Credential=").nth(1).and_then(|c| c.split('/').next()).unwrap_or_default()
 }
 
+/// Base credentials AKIDBASE, loaded like `base_config` (time source, the session's shared
+/// identity cache) minus the host's environment.
+async fn chain_base(client: aws_sdk_ecr::config::SharedHttpClient) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .empty_test_environment()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("AKIDBASE", "base-secret", None, None, "test"))
+        .http_client(client)
+        .retry_config(RetryConfig::standard().with_initial_backoff(Duration::from_millis(1)))
+        .identity_cache(identity_cache())
+        .load()
+        .await
+}
+
+const CHAIN: &str = r#"{"role-arn": "arn:aws:iam::1:role/hub,arn:aws:iam::2:role/reader", "external-id": "customer-ext-42", "session-duration": 1800}"#;
+const HUB: &str = "RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fhub";
+const READER: &str = "RoleArn=arn%3Aaws%3Aiam%3A%3A2%3Arole%2Freader";
+
+/// STS refusing AssumeRole (a trust policy or External ID mismatch look alike).
+const STS_ACCESS_DENIED: &str = "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: \
+    arn:aws:sts::1:assumed-role/hub/ecr-engine is not authorized to perform: sts:AssumeRole</Message></Error>\
+    </ErrorResponse>";
+
+/// Every AssumeRole request carries the chain's session name, External ID and duration.
+fn assert_assume_role_parameters(assume_roles: &[&(String, String)], duration: &str) {
+    for (index, (_, body)) in assume_roles.iter().enumerate() {
+        for parameter in ["RoleSessionName=ecr-engine", "ExternalId=customer-ext-42", duration] {
+            assert!(body.contains(parameter), "AssumeRole {}: no {parameter} in {body}", index + 1);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_scan_assumes_each_hop_once_with_the_external_id_and_the_previous_hops_credentials() {
+    let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#;
+    let digest = crate::digest::Digest::of(manifest.as_bytes());
+    let ecr_reply = serde_json::json!({
+        "repositories": [{ "repositoryName": "app", "registryId": "2" }],
+        "imageDetails": [{ "imageDigest": digest.as_str(), "imageTags": ["v1"] }],
+        "images": [{ "imageManifest": manifest, "imageId": { "imageDigest": digest.as_str() } }],
+        "downloadUrl": "https://layers.example/blob",
+    })
+    .to_string();
+    let (client, seen) = fake_client(move |index, body| {
+        if body.contains("Action=AssumeRole") {
+            (200, assume_role_reply(&format!("ASIAHOP{}", index + 1), LASTING))
+        } else {
+            (200, ecr_reply.clone())
+        }
+    });
+    let settings = serde_json::from_str::<AwsSettings>(CHAIN).unwrap().resolve().unwrap();
+    let session = AwsSession::assume_chain(chain_base(client).await, settings).await.unwrap();
+
+    // What `scan --all` does: discover, then each image's manifest and blobs, several at once
+    // from several clients.
+    let images =
+        discover::discover(&session, "us-east-1", &discover::Filters::new(&[], &[], None).unwrap()).await.unwrap();
+    assert_eq!(images.len(), 1);
+    let mut fetches = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (session, repository) = (session.clone(), images[0].repository.clone());
+        let digest = digest.clone();
+        fetches.spawn(async move {
+            let id = aws_sdk_ecr::types::ImageIdentifier::builder().image_digest(digest.as_str()).build();
+            repository.fetch_manifest(&session, id).await.unwrap();
+            repository.download_url(&session, &digest).await.unwrap()
+        });
+    }
+    while let Some(url) = fetches.join_next().await {
+        assert_eq!(url.unwrap(), "https://layers.example/blob");
+    }
+
+    let seen = seen.lock().unwrap().clone();
+    let (assume_roles, ecr_calls): (Vec<_>, Vec<_>) =
+        seen.iter().partition(|(_, body)| body.contains("Action=AssumeRole"));
+    assert_eq!(assume_roles.len(), 2, "one AssumeRole per hop for the whole scan: {assume_roles:#?}");
+    assert!(assume_roles[0].1.contains(HUB) && assume_roles[1].1.contains(READER), "{assume_roles:#?}");
+    let assume_signers: Vec<&str> = assume_roles.iter().map(|(authorization, _)| signer(authorization)).collect();
+    assert_eq!(assume_signers, ["AKIDBASE", "ASIAHOP1"], "hop 2 is signed with hop 1's keys");
+    assert_assume_role_parameters(&assume_roles, "DurationSeconds=1800");
+    assert_eq!(ecr_calls.len(), 2 + 4 * 2);
+    assert!(ecr_calls.iter().all(|(authorization, _)| signer(authorization) == "ASIAHOP2"), "{ecr_calls:#?}");
+}
+
+#[tokio::test]
+async fn a_refused_hop_fails_at_connect_with_its_cause() {
+    let (client, seen) = fake_client(|index, _| {
+        if index == 0 { (200, assume_role_reply("ASIAHOP1", LASTING)) } else { (403, STS_ACCESS_DENIED.to_string()) }
+    });
+    let settings = serde_json::from_str::<AwsSettings>(CHAIN).unwrap().resolve().unwrap();
+    let error = AwsSession::assume_chain(chain_base(client).await, settings).await.err().unwrap().to_string();
+    assert!(error.contains("cannot assume arn:aws:iam::2:role/reader (sts:AssumeRole, hop 2 of the chain)"), "{error}");
+    assert!(error.contains("the role of hop 1") && error.contains("the External ID does not match"), "{error}");
+    assert!(!error.contains("customer-ext-42"), "{error}");
+    assert_eq!(seen.lock().unwrap().len(), 2, "AccessDenied is not retried");
+}
+
 #[tokio::test]
 async fn the_role_chain_is_assumed_again_before_its_credentials_expire() {
-    // The fourth AssumeRole (the last hop, on the chain's first use) hands out credentials that
-    // expire in a minute, well inside the refresh margin; all the others last.
-    let soon = DateTime::from(SystemTime::now() + Duration::from_secs(60)).fmt(DateTimeFormat::DateTime).unwrap();
+    // The chain assumed at connect hands out credentials that expire in two minutes, well inside
+    // the refresh margin; all the later ones last.
+    let soon = DateTime::from(SystemTime::now() + Duration::from_secs(120)).fmt(DateTimeFormat::DateTime).unwrap();
     let assumed = AtomicUsize::new(0);
     let (client, seen) = fake_client(move |_, body| {
         if !body.contains("Action=AssumeRole") {
             return (200, r#"{"repositories": []}"#.to_string());
         }
         let n = assumed.fetch_add(1, Ordering::SeqCst) + 1;
-        (200, assume_role_reply(&format!("ASIA{n}"), if n == 4 { &soon } else { LASTING }))
+        (200, assume_role_reply(&format!("ASIA{n}"), if n == 2 { &soon } else { LASTING }))
     });
-    let settings = serde_json::from_str::<AwsSettings>(
-        r#"{"role-arn": "arn:aws:iam::1:role/hub,arn:aws:iam::2:role/reader", "external-id": "customer-ext-42", "session-duration": 900}"#,
-    )
-    .unwrap()
-    .resolve()
-    .unwrap();
-    // Loaded like `base_config` (time source, the session's identity cache), minus the host's
-    // environment.
-    let base = aws_config::defaults(BehaviorVersion::latest())
-        .empty_test_environment()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKIDBASE", "base-secret", None, None, "test"))
-        .http_client(client)
-        .identity_cache(identity_cache())
-        .load()
-        .await;
-    let session = AwsSession::assume_chain(base, settings).await.unwrap();
+    let settings = serde_json::from_str::<AwsSettings>(CHAIN).unwrap().resolve().unwrap();
+    let session = AwsSession::assume_chain(chain_base(client).await, settings).await.unwrap();
     for _ in 0..3 {
         inventory::list_repositories(&session, "us-east-1").await.unwrap();
     }
@@ -140,23 +194,41 @@ async fn the_role_chain_is_assumed_again_before_its_credentials_expire() {
     let seen = seen.lock().unwrap().clone();
     let (assume_roles, listings): (Vec<_>, Vec<_>) =
         seen.iter().partition(|(_, body)| body.contains("Action=AssumeRole"));
-    // 1-2: each hop checked at connect; 3-4: the chain's first use; 5-6: both hops assumed again
-    // because 4 was near expiry; the third listing reuses 6 from the cache.
+    // 1-2: the chain at connect, whose credentials serve the first listing; 3-4: the whole chain
+    // again because 2 was near expiry; the third listing reuses 4 from the cache.
     let assume_signers: Vec<&str> = assume_roles.iter().map(|(authorization, _)| signer(authorization)).collect();
-    assert_eq!(assume_signers, ["AKIDBASE", "ASIA1", "AKIDBASE", "ASIA3", "AKIDBASE", "ASIA5"]);
+    assert_eq!(assume_signers, ["AKIDBASE", "ASIA1", "AKIDBASE", "ASIA3"]);
     for (index, (_, body)) in assume_roles.iter().enumerate() {
-        let role = if index % 2 == 0 {
-            "arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fhub"
-        } else {
-            "arn%3Aaws%3Aiam%3A%3A2%3Arole%2Freader"
-        };
-        assert!(body.contains(&format!("RoleArn={role}")), "AssumeRole {}: {body}", index + 1);
-        assert!(body.contains("ExternalId=customer-ext-42"), "AssumeRole {}: {body}", index + 1);
-        assert!(body.contains("DurationSeconds=900"), "AssumeRole {}: {body}", index + 1);
-        assert!(body.contains("RoleSessionName=ecr-engine"), "AssumeRole {}: {body}", index + 1);
+        let role = if index % 2 == 0 { HUB } else { READER };
+        assert!(body.contains(role), "AssumeRole {}: {body}", index + 1);
     }
+    assert_assume_role_parameters(&assume_roles, "DurationSeconds=1800");
     let listing_signers: Vec<&str> = listings.iter().map(|(authorization, _)| signer(authorization)).collect();
-    assert_eq!(listing_signers, ["ASIA4", "ASIA6", "ASIA6"]);
+    assert_eq!(listing_signers, ["ASIA2", "ASIA4", "ASIA4"]);
+}
+
+#[tokio::test]
+async fn a_hop_refused_on_refresh_fails_the_call_with_its_cause() {
+    // The chain assumed at connect is near expiry; assumed again, its second hop is refused.
+    let soon = DateTime::from(SystemTime::now() + Duration::from_secs(120)).fmt(DateTimeFormat::DateTime).unwrap();
+    let assumed = AtomicUsize::new(0);
+    let (client, _) = fake_client(move |_, body| {
+        if !body.contains("Action=AssumeRole") {
+            return (200, r#"{"repositories": []}"#.to_string());
+        }
+        match assumed.fetch_add(1, Ordering::SeqCst) + 1 {
+            2 => (200, assume_role_reply("ASIA2", &soon)),
+            4 => (403, STS_ACCESS_DENIED.to_string()),
+            n => (200, assume_role_reply(&format!("ASIA{n}"), LASTING)),
+        }
+    });
+    let settings = serde_json::from_str::<AwsSettings>(CHAIN).unwrap().resolve().unwrap();
+    let session = AwsSession::assume_chain(chain_base(client).await, settings).await.unwrap();
+    inventory::list_repositories(&session, "us-east-1").await.unwrap();
+    let error = format!("{:#}", inventory::list_repositories(&session, "us-east-1").await.unwrap_err());
+    assert!(error.contains("ecr:DescribeRepositories on the registry: no credentials to sign with"), "{error}");
+    assert!(error.contains("cannot assume arn:aws:iam::2:role/reader (sts:AssumeRole, hop 2 of the chain)"), "{error}");
+    assert!(!error.contains("customer-ext-42") && !error.contains("DispatchFailure"), "{error}");
 }
 
 #[tokio::test]
@@ -265,4 +337,97 @@ async fn batch_get_image_asks_for_oci_and_docker_media_types_and_checks_the_dige
         error.contains("image team/app:2.0 not found in registry 123456789012 region eu-west-1 (ecr:BatchGetImage)"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn one_repositorys_failed_calls_leave_the_rest_of_the_inventory_complete() {
+    let public_policy = r#"{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage"}]}"#;
+    let listings = AtomicUsize::new(0);
+    let (client, seen) = fake_client(move |_, body| {
+        let request: serde_json::Value = serde_json::from_str(body).unwrap();
+        let error =
+            |code: &str| (400, serde_json::json!({ "__type": code, "message": format!("{code} here") }).to_string());
+        if let Some(arn) = request["resourceArn"].as_str() {
+            // ListTagsForResource: c is throttled past --max-retries.
+            return if arn.ends_with("/c") {
+                error("ThrottlingException")
+            } else {
+                (200, r#"{"tags": [{"Key": "team", "Value": "payments"}]}"#.to_string())
+            };
+        }
+        match request["repositoryName"].as_str() {
+            // GetRepositoryPolicy: a has none, b's is denied, c's is public.
+            Some("a") => error("RepositoryPolicyNotFoundException"),
+            Some("b") => error("AccessDeniedException"),
+            Some(_) => (200, serde_json::json!({ "policyText": public_policy }).to_string()),
+            // DescribeRepositories: the first region lists three, the second is denied.
+            None if listings.fetch_add(1, Ordering::SeqCst) == 0 => {
+                let repositories: Vec<serde_json::Value> = ["a", "b", "c"]
+                    .iter()
+                    .map(|name| {
+                        serde_json::json!({ "repositoryName": name, "registryId": "1",
+                            "repositoryArn": format!("arn:aws:ecr:us-east-1:1:repository/{name}") })
+                    })
+                    .collect();
+                (200, serde_json::json!({ "repositories": repositories }).to_string())
+            }
+            None => error("AccessDeniedException"),
+        }
+    });
+    let session = session(client, r#"{"max-retries": 1}"#);
+    let regions = ["us-east-1".to_string(), "eu-west-1".to_string()];
+    let inventory = inventory::inventory(&session, &regions).await.unwrap();
+
+    let names: Vec<&str> = inventory.rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    let rows: Vec<serde_json::Value> = inventory.rows.iter().map(|r| serde_json::to_value(r).unwrap()).collect();
+    // a: no policy is not an error.
+    assert_eq!(rows[0]["errors"], serde_json::json!([]), "{:#}", rows[0]);
+    assert_eq!((&rows[0]["policy_text"], &rows[0]["is_public"]), (&serde_json::Value::Null, &false.into()));
+    assert_eq!(rows[0]["tags"]["team"], "payments");
+    // b: the policy is unknown, the tags are there.
+    assert_eq!(rows[1]["errors"].as_array().unwrap().len(), 1, "{:#}", rows[1]);
+    assert_eq!(rows[1]["errors"][0]["call"], "GetRepositoryPolicy");
+    assert_eq!(rows[1]["errors"][0]["permission"], "ecr:GetRepositoryPolicy");
+    let message = rows[1]["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("ecr:GetRepositoryPolicy on b was denied"), "{message}");
+    assert_eq!((&rows[1]["policy_text"], &rows[1]["is_public"]), (&serde_json::Value::Null, &serde_json::Value::Null));
+    assert_eq!(rows[1]["tags"]["team"], "payments");
+    // c: public, its tags unknown after the retry.
+    assert_eq!(rows[2]["is_public"], true);
+    assert_eq!(rows[2]["tags"], serde_json::Value::Null);
+    assert_eq!(rows[2]["errors"][0]["permission"], "ecr:ListTagsForResource", "{:#}", rows[2]);
+    let tag_calls = seen.lock().unwrap().iter().filter(|(_, body)| body.contains("repository/c")).count();
+    assert_eq!(tag_calls, 2, "ListTagsForResource on c tried once and retried once");
+
+    assert!(!inventory.is_complete());
+    assert_eq!(inventory.failed_regions.len(), 1);
+    assert_eq!(inventory.failed_regions[0].0, "eu-west-1");
+    let problems = inventory.problems();
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+    assert!(problems[0].contains("ecr:DescribeRepositories on the registry was denied"), "{problems:#?}");
+    assert_eq!(
+        problems[3],
+        "inventory incomplete: 2 of 3 rows incomplete: b in us-east-1 (no ecr:GetRepositoryPolicy); \
+         c in us-east-1 (no ecr:ListTagsForResource); regions not listed: eu-west-1"
+    );
+    let table = inventory::render_table(&inventory.rows);
+    // Each row's cells, one space apart.
+    let line = |name: &str| {
+        let line = table.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap();
+        line.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    assert!(line("a").ends_with("team=payments"), "{table}");
+    assert!(line("b").ends_with("? ? team=payments ecr:GetRepositoryPolicy"), "{table}");
+    assert!(line("c").ends_with("yes PUBLIC ? ecr:ListTagsForResource"), "{table}");
+    assert!(table.ends_with("3 repositories, 2 incomplete\n"), "{table}");
+}
+
+#[tokio::test]
+async fn an_inventory_with_no_region_listed_fails() {
+    let (client, _) =
+        fake_client(|_, _| (400, r#"{"__type": "AccessDeniedException", "message": "not authorized"}"#.to_string()));
+    let regions = ["eu-west-1".to_string()];
+    let error = inventory::inventory(&session(client, "{}"), &regions).await.unwrap_err().to_string();
+    assert!(error.contains("ecr:DescribeRepositories on the registry was denied"), "{error}");
 }
