@@ -549,7 +549,7 @@ fn a_store_of_a_newer_layout_is_refused_untouched() {
     assert_eq!(scan_with_db(&target, &db, &[]).code, 0);
     let conn = rusqlite::Connection::open(&db).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 2, "a new store is stamped with this build's layout version");
+    assert_eq!(version, 3, "a new store is stamped with this build's layout version");
     // What a later release with another layout would leave.
     conn.execute_batch("PRAGMA user_version = 99").unwrap();
     drop(conn);
@@ -562,7 +562,7 @@ fn a_store_of_a_newer_layout_is_refused_untouched() {
     {
         assert_eq!(code, Some(1), "{stderr}");
         assert!(stderr.contains(&format!("{} is a store of layout version 99", db.display())), "{stderr}");
-        assert!(stderr.contains("this one knows version 2 at most"), "{stderr}");
+        assert!(stderr.contains("this one knows version 3 at most"), "{stderr}");
         assert!(stderr.contains("Upgrade ecr-engine, or pass another --db"), "{stderr}");
     }
     assert_eq!(std::fs::read(&db).unwrap(), before, "the store is as it was");

@@ -1,7 +1,7 @@
 //! Vulnerability matching end to end: OSV records written for real vulnerabilities (real ids,
 //! ranges and fixed versions) imported with `ecr-engine db import`, images built in the test
-//! with affected and fixed package versions (Debian, Alpine, RPM, npm and Python ones), scanned by
-//! the real binary.
+//! with affected and fixed package versions (Debian, Alpine, Wolfi, Chainguard, RPM, Azure Linux,
+//! npm and Python ones), scanned by the real binary.
 
 mod common;
 
@@ -175,6 +175,226 @@ fn rpm_vulnerabilities_with_epochs() {
     assert_eq!(v["fixed_version"], "1.1-2.el9");
     assert_eq!(v["severity"], "HIGH");
     assert!(ids_for(&result, "ecr-beta").is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wolfi, Chainguard and Azure Linux (CBL-Mariner)
+
+/// Advisories of the three apk distributions. CGA-fhgx-qf6q-vxr9 is Chainguard's real record of
+/// CVE-2024-45336 (Go net/http) for opensearch-k8s-operator and its -compat subpackage, fixed in
+/// 2.7.0-r2 in both Wolfi and Chainguard: like all of Chainguard's records it names each installed
+/// package it covers. ALPINE-CVE-2023-5363 is Alpine's real record for OpenSSL, by origin. The
+/// others are made up: a Wolfi busybox fix the image is past, and records with a `9.9` fix that
+/// show up only if an advisory leaked to another distribution's image.
+fn apk_distribution_records() -> Vec<Value> {
+    let affected = |ecosystems: &[&str], names: &[&str], fixed: &str| -> Value {
+        ecosystems
+            .iter()
+            .flat_map(|ecosystem| names.iter().map(move |name| (ecosystem, name)))
+            .map(|(ecosystem, name)| {
+                json!({"package": {"ecosystem": ecosystem, "name": name},
+                                            "ranges": range(json!([{"introduced": "0"}, {"fixed": fixed}]))})
+            })
+            .collect()
+    };
+    let operator = ["opensearch-k8s-operator", "opensearch-k8s-operator-compat"];
+    vec![
+        json!({"id": "CGA-fhgx-qf6q-vxr9", "published": "2025-01-31T17:08:20Z", "modified": "2025-01-31T16:41:42Z",
+               "upstream": ["CVE-2024-45336", "GHSA-7wrw-r4p8-38rx"],
+               "affected": affected(&["Chainguard", "Wolfi"], &operator, "2.7.0-r2")}),
+        json!({"id": "ALPINE-CVE-2023-5363", "modified": "2023-10-25T00:00:00Z", "upstream": ["CVE-2023-5363"],
+               "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}],
+               "affected": affected(&["Alpine:v3.18"], &["openssl"], "3.1.4-r0")}),
+        json!({"id": "CGA-ecr1-test-bbox", "modified": "2024-01-01T00:00:00Z",
+               "affected": affected(&["Wolfi"], &["busybox"], "1.36.1-r2")}),
+        json!({"id": "CGA-ecr2-test-ossl", "modified": "2024-01-01T00:00:00Z",
+               "affected": affected(&["Wolfi"], &["openssl"], "9.9-r0")}),
+        json!({"id": "CGA-ecr3-test-cgrd", "modified": "2024-01-01T00:00:00Z",
+               "affected": affected(&["Chainguard"], &["libssl3"], "9.9-r0")}),
+        json!({"id": "ALPINE-CVE-2099-0004", "modified": "2024-01-01T00:00:00Z",
+               "affected": affected(&["Alpine:v3.18"], &["busybox", "opensearch-k8s-operator"], "9.9-r0")}),
+    ]
+}
+
+/// An apk image: one installed database (opensearch-k8s-operator at `operator`) under the given
+/// os-release.
+fn apk_image(id: &str, version_id: &str, pretty: &str, operator: &str) -> ImageSpec {
+    let entry = |name: &str, version: &str, origin: &str| {
+        format!("C:Q1{name}=\nP:{name}\nV:{version}\nA:x86_64\no:{origin}\nL:Apache-2.0\n\n")
+    };
+    let installed = [
+        entry("libssl3", "3.1.3-r0", "openssl"),
+        entry("libcrypto3", "3.1.3-r0", "openssl"),
+        entry("busybox", "1.36.1-r5", "busybox"),
+        entry("opensearch-k8s-operator", operator, "opensearch-k8s-operator"),
+        entry("opensearch-k8s-operator-compat", operator, "opensearch-k8s-operator"),
+    ]
+    .concat();
+    ImageSpec::new(vec![Layer::gzip(vec![
+        Entry::file("etc/os-release", os_release(id, version_id, pretty)),
+        Entry::file("lib/apk/db/installed", installed),
+    ])])
+}
+
+/// (package, id) of every finding.
+fn findings(result: &ScanResult) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = vulns(result)
+        .iter()
+        .map(|v| (v["package"].as_str().unwrap().to_string(), v["id"].as_str().unwrap().to_string()))
+        .collect();
+    found.sort();
+    found
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected.iter().map(|(package, id)| (package.to_string(), id.to_string())).collect()
+}
+
+#[test]
+fn wolfi_chainguard_and_alpine_advisories_stay_with_their_distribution() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store_with(dir.path(), &apk_distribution_records());
+    let scan = |id: &str, version_id: &str, pretty: &str, operator: &str| {
+        let image_dir = dir.path().join(format!("{id}-{operator}"));
+        let (target, _) = layout_of(&apk_image(id, version_id, pretty, operator), &image_dir);
+        let result = scan_with_db(&target, &db, &[]);
+        assert_eq!(result.code, 0, "{}", result.stderr);
+        result
+    };
+
+    // Wolfi's os-release carries a date as VERSION_ID; its advisories have no release.
+    let wolfi = scan("wolfi", "20230201", "Wolfi", "2.7.0-r1");
+    assert_eq!(wolfi.report["image"]["os"]["id"], "wolfi");
+    for package in ["opensearch-k8s-operator", "opensearch-k8s-operator-compat"] {
+        let v = vuln(&wolfi, "CVE-2024-45336", package);
+        assert_eq!(v["aliases"], json!(["CGA-fhgx-qf6q-vxr9", "GHSA-7wrw-r4p8-38rx"]));
+        assert_eq!(v["advisories"], json!(["CGA-fhgx-qf6q-vxr9"]));
+        assert_eq!(v["ecosystem"], "Wolfi");
+        assert_eq!(v["fixed_version"], "2.7.0-r2");
+        assert_eq!(v["installed_version"], "2.7.0-r1");
+        assert_eq!(v["purl"], format!("pkg:apk/wolfi/{package}@2.7.0-r1?arch=x86_64&distro=wolfi-20230201"));
+    }
+    // busybox r5 is past Wolfi's fix; neither Alpine's nor Chainguard's records apply.
+    assert_eq!(
+        findings(&wolfi),
+        pairs(&[("opensearch-k8s-operator", "CVE-2024-45336"), ("opensearch-k8s-operator-compat", "CVE-2024-45336")]),
+        "{:#}",
+        wolfi.report["vulnerabilities"]
+    );
+
+    // The fixed release: nothing.
+    let fixed = scan("wolfi", "20230201", "Wolfi", "2.7.0-r2");
+    assert_eq!(findings(&fixed), vec![], "{:#}", fixed.report["vulnerabilities"]);
+
+    // Chainguard OS: Chainguard's rows of the same record, and its own record.
+    let chainguard = scan("chainguard", "20230214", "Chainguard", "2.7.0-r1");
+    assert_eq!(
+        findings(&chainguard),
+        pairs(&[
+            ("libssl3", "CGA-ecr3-test-cgrd"),
+            ("opensearch-k8s-operator", "CVE-2024-45336"),
+            ("opensearch-k8s-operator-compat", "CVE-2024-45336"),
+        ]),
+        "{:#}",
+        chainguard.report["vulnerabilities"]
+    );
+    assert_eq!(vuln(&chainguard, "CVE-2024-45336", "opensearch-k8s-operator")["ecosystem"], "Chainguard");
+
+    // Alpine: only Alpine's records (by origin); none of Wolfi's or Chainguard's.
+    let alpine = scan("alpine", "3.18.4", "Alpine Linux v3.18", "2.7.0-r1");
+    assert_eq!(
+        findings(&alpine),
+        pairs(&[
+            ("busybox", "ALPINE-CVE-2099-0004"),
+            ("libcrypto3", "CVE-2023-5363"),
+            ("libssl3", "CVE-2023-5363"),
+            ("opensearch-k8s-operator", "ALPINE-CVE-2099-0004"),
+            ("opensearch-k8s-operator-compat", "ALPINE-CVE-2099-0004"),
+        ]),
+        "{:#}",
+        alpine.report["vulnerabilities"]
+    );
+    assert_eq!(vuln(&alpine, "CVE-2023-5363", "libssl3")["fixed_version"], "3.1.4-r0");
+}
+
+fn shared_fixture(rel: &str) -> Option<Vec<u8>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(rel);
+    match std::fs::read(&path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            println!("SKIP: fixture {} not available ({e}); ../shared/fixtures is absent", path.display());
+            None
+        }
+    }
+}
+
+/// A real CBL-Mariner 2.0 rpmdb (curl and curl-libs 7.76.0-6.cm2, openssl and openssl-libs
+/// 1.1.1k-7.cm2, from source RPMs of the same names). The records are realistic, not real:
+/// Azure Linux advisories name the source RPM; the ids are made up.
+#[test]
+fn azure_linux_and_cbl_mariner_by_source_rpm() {
+    let Some(rpmdb) = shared_fixture("rpm/sqlite-cbl-mariner-2.0-rpmdb.sqlite") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let azl = |id: &str, release: &str, name: &str, fixed: &str| {
+        json!({"id": id, "modified": "2024-01-01T00:00:00Z", "upstream": [format!("CVE-2099-{}", &id[4..])],
+               "database_specific": {"severity": "high"},
+               "affected": [{"package": {"ecosystem": format!("Azure Linux:{release}"), "name": name},
+                             "ranges": range(json!([{"introduced": "0"}, {"fixed": fixed}]))}]})
+    };
+    let db = store_with(
+        dir.path(),
+        &[
+            azl("AZL-9001", "2", "curl", "7.86.0-1.cm2"),
+            // 1.1.1k-7.cm2 is past this fix.
+            azl("AZL-9002", "2", "openssl", "1.1.1k-6.cm2"),
+            azl("AZL-9003", "3", "openssl", "3.3.2-1.azl3"),
+            // Another ecosystem's record for the same package.
+            json!({"id": "MGASA-2099-0001", "modified": "2024-01-01T00:00:00Z",
+                   "affected": [{"package": {"ecosystem": "Mageia:9", "name": "curl"},
+                                 "ranges": range(json!([{"introduced": "0"}, {"fixed": "9.9-1.mga9"}]))}]}),
+        ],
+    );
+    let scan = |id: &str, version_id: &str, pretty: &str| {
+        let spec = ImageSpec::new(vec![Layer::gzip(vec![
+            Entry::file("etc/os-release", os_release(id, version_id, pretty)),
+            Entry::file("var/lib/rpm/rpmdb.sqlite", rpmdb.clone()),
+        ])]);
+        let (target, _) = layout_of(&spec, &dir.path().join(id));
+        let result = scan_with_db(&target, &db, &[]);
+        assert_eq!(result.code, 0, "{}", result.stderr);
+        result
+    };
+
+    // The image as it is: CBL-Mariner 2.0, whose advisories OSV files under "Azure Linux:2".
+    let mariner = scan("mariner", "2.0", "CBL-Mariner/Linux");
+    for package in ["curl", "curl-libs"] {
+        let v = vuln(&mariner, "CVE-2099-9001", package);
+        assert_eq!(v["advisories"], json!(["AZL-9001"]));
+        assert_eq!(v["ecosystem"], "Azure Linux:2");
+        assert_eq!(v["fixed_version"], "7.86.0-1.cm2");
+        assert_eq!(v["installed_version"], "7.76.0-6.cm2");
+        assert_eq!(v["severity"], "HIGH");
+    }
+    assert_eq!(
+        findings(&mariner),
+        pairs(&[("curl", "CVE-2099-9001"), ("curl-libs", "CVE-2099-9001")]),
+        "{:#}",
+        mariner.report["vulnerabilities"]
+    );
+
+    // The same packages under Azure Linux 3.0's os-release: its own release's record applies.
+    let azurelinux = scan("azurelinux", "3.0", "Microsoft Azure Linux 3.0");
+    for package in ["openssl", "openssl-libs"] {
+        let v = vuln(&azurelinux, "CVE-2099-9003", package);
+        assert_eq!(v["ecosystem"], "Azure Linux:3");
+        assert_eq!(v["fixed_version"], "3.3.2-1.azl3");
+    }
+    assert_eq!(
+        findings(&azurelinux),
+        pairs(&[("openssl", "CVE-2099-9003"), ("openssl-libs", "CVE-2099-9003")]),
+        "{:#}",
+        azurelinux.report["vulnerabilities"]
+    );
 }
 
 #[test]
@@ -542,9 +762,9 @@ fn pypi_vulnerabilities_by_normalized_name_with_pep440_ranges() {
 }
 
 #[test]
-fn db_update_fetches_pypi_by_default() {
+fn db_update_fetches_pypi_and_the_added_distributions_by_default() {
     let dir = tempfile::tempdir().unwrap();
-    let (base, server) = serve(vec![("/PyPI/all.zip".into(), zip_of(&pypi_records()))], 10);
+    let (base, server) = serve(vec![("/PyPI/all.zip".into(), zip_of(&pypi_records()))], 13);
     let db = dir.path().join("store.db");
     let out = cli::command()
         .args(["db", "update", "--db", db.to_str().unwrap()])
@@ -553,8 +773,11 @@ fn db_update_fetches_pypi_by_default() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let seen = server.join().unwrap();
-    assert!(seen.contains(&"/PyPI/all.zip".to_string()), "{seen:?}");
-    assert_eq!(seen.len(), 10, "one request per default ecosystem: {seen:?}");
+    for dump in ["/PyPI/all.zip", "/Wolfi/all.zip", "/Azure%20Linux/all.zip", "/Mageia/all.zip"] {
+        assert!(seen.contains(&dump.to_string()), "{dump} in {seen:?}");
+    }
+    assert!(!seen.iter().any(|s| s.contains("Chainguard")), "Chainguard is fetched when asked for: {seen:?}");
+    assert_eq!(seen.len(), 13, "one request per default ecosystem: {seen:?}");
     let status = status(&db);
     assert_eq!(status["advisories"], pypi_records().len());
     let keys: Vec<&str> = status["ecosystems"].as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();

@@ -20,7 +20,8 @@ use std::time::Duration;
 /// stores written before it was kept). Bump it when either changes, with the step that brings a
 /// store of the previous version up in [`prepare_schema`]; a build refuses a store of a version
 /// newer than its own. 1: this layout. 2: affected rows also for PyPI, under PEP 503 names.
-const SCHEMA_VERSION: i64 = 2;
+/// 3: affected rows also for Wolfi, Chainguard, Azure Linux and Mageia.
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS advisories (
@@ -194,9 +195,10 @@ fn prepare_schema(conn: &mut Connection, path: &Path) -> Result<()> {
     }
     // Earlier builds' stores have this layout, perhaps without the tables added since.
     tx.execute_batch(SCHEMA).with_context(|| format!("{} is not an ecr-engine store", path.display()))?;
-    if version < 2 {
-        // Their records lack the rows of PyPI: forget the records' dates, so that the next import
-        // stores each again rather than skipping it as unchanged.
+    if version < 3 {
+        // Their records lack the rows of the ecosystems added since (PyPI in 2; Wolfi, Chainguard,
+        // Azure Linux, Mageia in 3): forget the records' dates, so that the next import stores
+        // each again rather than skipping it as unchanged.
         tx.execute("UPDATE advisories SET modified = ''", [])?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -493,31 +495,45 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), before);
     }
 
-    #[test]
-    fn records_of_a_store_from_before_pypi_are_stored_again() {
+    /// A record with a row under `key` that a store of layout version `old` did not keep (its
+    /// build did not match that ecosystem) is stored again by the next import after an upgrade.
+    fn stored_again_after_upgrade(old: i64, extra: serde_json::Value, key: &str, name: &str) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         let mut store = Store::open(&path).unwrap();
         let mut both = record("GHSA-1", "1.5-1");
         both.affected.extend(
-            serde_json::from_value::<Record>(json!({"id": "x", "modified": "2024-06-01T00:00:00Z", "affected": [
-                {"package": {"ecosystem": "PyPI", "name": "Some_Project"}, "versions": ["1.0"]}]}))
+            serde_json::from_value::<Record>(
+                json!({"id": "x", "modified": "2024-06-01T00:00:00Z", "affected": [extra]}),
+            )
             .unwrap()
             .affected,
         );
         import(&mut store, std::slice::from_ref(&both));
-        assert_eq!(store.affected("pypi", "some-project").unwrap().len(), 1, "stored under its PEP 503 name");
-        // What a store of layout version 1 holds: the record without its PyPI row.
-        store.conn.execute("DELETE FROM affected WHERE key = 'pypi'", []).unwrap();
-        store.conn.pragma_update(None, "user_version", 1).unwrap();
+        assert_eq!(store.affected(key, name).unwrap().len(), 1, "stored under {key} {name}");
+        // What a store of the old layout version holds: the record without that row.
+        store.conn.execute("DELETE FROM affected WHERE key = ?1", [key]).unwrap();
+        store.conn.pragma_update(None, "user_version", old).unwrap();
         drop(store);
         let mut store = Store::open(&path).unwrap();
         assert_eq!(user_version(&path), SCHEMA_VERSION);
         import(&mut store, std::slice::from_ref(&both));
-        assert_eq!(store.affected("pypi", "some-project").unwrap().len(), 1, "the same record was stored again");
+        assert_eq!(store.affected(key, name).unwrap().len(), 1, "the same record was stored again");
         // Once stored under the current mapping, the same record is unchanged again.
         let mut again = store.begin_import().unwrap();
         again.put(&both, "test").unwrap();
         assert_eq!((again.stored, again.unchanged), (0, 1));
+    }
+
+    #[test]
+    fn records_of_a_store_from_before_pypi_are_stored_again() {
+        let pypi = json!({"package": {"ecosystem": "PyPI", "name": "Some_Project"}, "versions": ["1.0"]});
+        stored_again_after_upgrade(1, pypi, "pypi", "some-project");
+    }
+
+    #[test]
+    fn records_of_a_store_from_before_wolfi_are_stored_again() {
+        let wolfi = json!({"package": {"ecosystem": "Wolfi", "name": "libssl3"}, "versions": ["3.1.3-r0"]});
+        stored_again_after_upgrade(2, wolfi, "wolfi", "libssl3");
     }
 }

@@ -1,8 +1,19 @@
 //! Which advisories apply to which packages: OSV names ecosystems per distribution release
 //! ("Debian:12", "Ubuntu:22.04:LTS", "Alpine:v3.19", "Red Hat:enterprise_linux:9::appstream"),
 //! while an image tells us its OS release and each package's database family. Both sides are
-//! reduced to one key ("debian:12", "alpine:3.19", "rhel:9", "npm", "pypi") so lookups are exact.
-//! Package names are compared as the ecosystem compares them (see [`package_name`]).
+//! reduced to one key ("debian:12", "alpine:3.19", "rhel:9", "wolfi", "npm", "pypi") so lookups
+//! are exact. Package names are compared as the ecosystem compares them (see [`package_name`]).
+//!
+//! Ecosystem strings and their release suffixes follow osv-schema's list of ecosystems
+//! (<https://ossf.github.io/osv-schema/#affectedpackage-field>): Wolfi and Chainguard have no
+//! release (rolling), Azure Linux and Mageia end in the numeric release ("Azure Linux:3",
+//! "Mageia:9"). CBL-Mariner is Azure Linux before its rename: OSV files Mariner 2.0 under
+//! "Azure Linux:2" (osv.dev's Azure Linux converter, which maps Microsoft's OVAL data).
+//!
+//! Not matched, although OSV has them: openEuler ("openEuler:22.03-LTS-SP3") names the service
+//! pack, which os-release's `VERSION_ID` ("22.03") does not carry, so an image cannot be placed in
+//! one release; Alpaquita and BellSoft Hardened Containers ("Alpaquita:23", "Alpaquita:stream")
+//! name their release streams in a way we could not tie to os-release from their documentation.
 
 use std::borrow::Cow;
 
@@ -25,6 +36,8 @@ pub fn key_for_osv(ecosystem: &str) -> Option<String> {
     match (family, rest.as_slice()) {
         ("npm", []) => Some("npm".into()),
         ("PyPI", []) => Some("pypi".into()),
+        ("Wolfi", []) => Some("wolfi".into()),
+        ("Chainguard", []) => Some("chainguard".into()),
         ("Debian", [release, ..]) => Some(format!("debian:{release}")),
         // Ubuntu Pro (ESM) advisories cover packages a plain image does not have.
         ("Ubuntu", [release, ..]) if *release != "Pro" => Some(format!("ubuntu:{release}")),
@@ -34,6 +47,8 @@ pub fn key_for_osv(ecosystem: &str) -> Option<String> {
         ("Red Hat", ["enterprise_linux", release, ..]) => Some(format!("rhel:{}", major(release))),
         ("SUSE", [product]) => suse_key(product, "Linux Enterprise Server ", "sles"),
         ("openSUSE", [product]) => suse_key(product, "Leap ", "opensuse-leap"),
+        ("Azure Linux", [release]) => Some(format!("azurelinux:{}", major(release))),
+        ("Mageia", [release]) => Some(format!("mageia:{}", major(release))),
         _ => None,
     }
 }
@@ -59,12 +74,17 @@ fn major_minor(version: &str) -> String {
 /// The key for a package of database family `ecosystem` (deb, apk, rpm, npm, pypi) in an image
 /// whose OS is `os_id` `os_version`. A database of another family than the OS (an apk database in
 /// a Debian image) has no release to match against, so it gets none. Language ecosystems (npm,
-/// PyPI) are the same whatever the OS.
+/// PyPI) are the same whatever the OS; so are rolling distributions (Wolfi, Chainguard), whose
+/// os-release `VERSION_ID` is a date or absent rather than a release.
 pub fn key_for_package(ecosystem: &str, os: Option<(&str, &str)>) -> Option<String> {
     if matches!(ecosystem, "npm" | "pypi") {
         return Some(ecosystem.into());
     }
     let (id, version) = os?;
+    // Chainguard OS says ID=chainguard; Wolfi, and Chainguard images built on it, ID=wolfi.
+    if ecosystem == "apk" && matches!(id, "wolfi" | "chainguard") {
+        return Some(id.into());
+    }
     if version.is_empty() {
         return None;
     }
@@ -77,6 +97,9 @@ pub fn key_for_package(ecosystem: &str, os: Option<(&str, &str)>) -> Option<Stri
         ("rpm", "rhel") => format!("rhel:{}", major(version)),
         ("rpm", "sles" | "sled") => format!("sles:{}", major_minor(version)),
         ("rpm", "opensuse-leap") => format!("opensuse-leap:{}", major_minor(version)),
+        // CBL-Mariner (ID=mariner, VERSION_ID=2.0) was renamed Azure Linux (ID=azurelinux) at 3.0.
+        ("rpm", "azurelinux" | "mariner") => format!("azurelinux:{}", major(version)),
+        ("rpm", "mageia") => format!("mageia:{}", major(version)),
         _ => return None,
     };
     Some(key)
@@ -120,6 +143,40 @@ mod tests {
         assert_eq!(key_for_osv("openSUSE:Leap 15.5").as_deref(), Some("opensuse-leap:15.5"));
         assert_eq!(key_for_osv("PyPI").as_deref(), Some("pypi"));
         assert_eq!(key_for_osv("PyPI:extra"), None);
+        assert_eq!(key_for_osv("Wolfi").as_deref(), Some("wolfi"));
+        assert_eq!(key_for_osv("Chainguard").as_deref(), Some("chainguard"));
+        assert_eq!(key_for_osv("Wolfi:extra"), None);
+        assert_eq!(key_for_osv("Azure Linux:3").as_deref(), Some("azurelinux:3"));
+        assert_eq!(key_for_osv("Azure Linux:2").as_deref(), Some("azurelinux:2"));
+        assert_eq!(key_for_osv("Mageia:9").as_deref(), Some("mageia:9"));
+        // Not matched (see the module documentation).
+        assert_eq!(key_for_osv("openEuler:24.03-LTS"), None);
+        assert_eq!(key_for_osv("Alpaquita:23"), None);
+        assert_eq!(key_for_osv("MinimOS"), None);
+    }
+
+    /// Each distribution's own os-release meets the key of its OSV ecosystem, and no other.
+    #[test]
+    fn added_distributions_meet_their_advisories() {
+        let both = |osv: &str, family: &str, id: &str, version: &str| {
+            let advisory = key_for_osv(osv);
+            assert!(advisory.is_some(), "{osv}");
+            assert_eq!(key_for_package(family, Some((id, version))), advisory, "{osv} / {id} {version}");
+        };
+        both("Wolfi", "apk", "wolfi", "20230201");
+        both("Wolfi", "apk", "wolfi", "");
+        both("Chainguard", "apk", "chainguard", "20230214");
+        both("Azure Linux:3", "rpm", "azurelinux", "3.0");
+        both("Azure Linux:2", "rpm", "mariner", "2.0");
+        both("Mageia:9", "rpm", "mageia", "9");
+        // Wolfi and Alpine are both apk, but neither's advisories apply to the other.
+        assert_ne!(key_for_package("apk", Some(("wolfi", "20230201"))), key_for_osv("Alpine:v3.18"));
+        assert_ne!(key_for_package("apk", Some(("alpine", "3.18.4"))), key_for_osv("Wolfi"));
+        assert_ne!(key_for_package("apk", Some(("wolfi", "20230201"))), key_for_osv("Chainguard"));
+        // Only their own package family: an rpm database in a Wolfi image has no release.
+        assert_eq!(key_for_package("rpm", Some(("wolfi", "20230201"))), None);
+        assert_eq!(key_for_package("apk", Some(("azurelinux", "3.0"))), None);
+        assert_eq!(key_for_package("rpm", Some(("azurelinux", ""))), None);
     }
 
     #[test]

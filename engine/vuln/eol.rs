@@ -68,6 +68,12 @@ const RELEASES: &[Release] = &[
     r("sles", "15.7", "SUSE Linux Enterprise Server 15 SP7", (2031, 7, 31)),
     r("opensuse-leap", "15.5", "openSUSE Leap 15.5", (2024, 12, 31)),
     r("opensuse-leap", "15.6", "openSUSE Leap 15.6", (2026, 4, 30)),
+    // https://learn.microsoft.com/azure/aks/upgrade-node-image: "Starting on November 30, 2025,
+    // [AKS] no longer supports or provides security updates for Azure Linux 2.0." Azure Linux 2.0
+    // images kept CBL-Mariner's os-release ID. Azure Linux 3.0 has no published date yet.
+    r("mariner", "2", "Azure Linux 2.0 (CBL-Mariner)", (2025, 11, 30)),
+    // Not listed: Wolfi and Chainguard are rolling (no releases to retire); Mageia states no
+    // date for a release in advance (it ends some months after the next release ships).
 ];
 
 /// What the table says about an OS release.
@@ -166,6 +172,11 @@ mod tests {
         assert_eq!(status("rhel", "9.3", today).unwrap().name, "Red Hat Enterprise Linux 9");
         assert!(status("debian", "unknown", today).is_none());
         assert!(status("plan9", "4", today).is_none());
+        let mariner = status("mariner", "2.0", today).unwrap();
+        assert!(mariner.past);
+        assert_eq!(mariner.name, "Azure Linux 2.0 (CBL-Mariner)");
+        assert_eq!(issue(&mariner).unwrap().remediation.as_deref(), Some("Rebuild the image on a supported release."));
+        assert!(status("wolfi", "20230201", today).is_none(), "rolling: no end of life");
     }
 
     #[test]
