@@ -1,7 +1,7 @@
 //! Vulnerability matching end to end: OSV records written for real vulnerabilities (real ids,
 //! ranges and fixed versions) imported with `ecr-engine db import`, images built in the test
 //! with affected and fixed package versions (Debian, Alpine, Wolfi, Chainguard, RPM, Azure Linux,
-//! npm and Python ones), scanned by the real binary.
+//! openEuler, npm and Python ones), scanned by the real binary.
 
 mod common;
 
@@ -330,9 +330,11 @@ fn shared_fixture(rel: &str) -> Option<Vec<u8>> {
 
 /// A real CBL-Mariner 2.0 rpmdb (curl and curl-libs 7.76.0-6.cm2, openssl and openssl-libs
 /// 1.1.1k-7.cm2, from source RPMs of the same names). The records are realistic, not real:
-/// Azure Linux advisories name the source RPM; the ids are made up.
+/// Azure Linux's and openEuler's advisories name the source RPM (as openEuler's OESA records on
+/// osv.dev do, e.g. OESA-2026-3099 for "openEuler:20.03-LTS-SP4"); the ids are made up. The same
+/// packages under other os-releases stand for those distributions' images.
 #[test]
-fn azure_linux_and_cbl_mariner_by_source_rpm() {
+fn azure_linux_mariner_and_openeuler_by_source_rpm() {
     let Some(rpmdb) = shared_fixture("rpm/sqlite-cbl-mariner-2.0-rpmdb.sqlite") else { return };
     let dir = tempfile::tempdir().unwrap();
     let azl = |id: &str, release: &str, name: &str, fixed: &str| {
@@ -352,6 +354,15 @@ fn azure_linux_and_cbl_mariner_by_source_rpm() {
             json!({"id": "MGASA-2099-0001", "modified": "2024-01-01T00:00:00Z",
                    "affected": [{"package": {"ecosystem": "Mageia:9", "name": "curl"},
                                  "ranges": range(json!([{"introduced": "0"}, {"fixed": "9.9-1.mga9"}]))}]}),
+            json!({"id": "OESA-2099-0001", "modified": "2024-01-01T00:00:00Z", "upstream": ["CVE-2099-0101"],
+                   "affected": [{"package": {"ecosystem": "openEuler:22.03-LTS-SP3", "name": "curl"},
+                                 "ranges": range(json!([{"introduced": "0"}, {"fixed": "7.79.1-1.oe2203sp3"}])),
+                                 "ecosystem_specific": {"x86_64": ["curl-7.79.1-1.oe2203sp3.x86_64.rpm",
+                                                                   "libcurl-7.79.1-1.oe2203sp3.x86_64.rpm"]}}]}),
+            // The same LTS stream without the service pack is another release.
+            json!({"id": "OESA-2099-0002", "modified": "2024-01-01T00:00:00Z",
+                   "affected": [{"package": {"ecosystem": "openEuler:22.03-LTS", "name": "openssl"},
+                                 "ranges": range(json!([{"introduced": "0"}, {"fixed": "9.9-1.oe2203"}]))}]}),
         ],
     );
     let scan = |id: &str, version_id: &str, pretty: &str| {
@@ -394,6 +405,21 @@ fn azure_linux_and_cbl_mariner_by_source_rpm() {
         pairs(&[("openssl", "CVE-2099-9003"), ("openssl-libs", "CVE-2099-9003")]),
         "{:#}",
         azurelinux.report["vulnerabilities"]
+    );
+
+    // openEuler: the service pack comes from PRETTY_NAME (VERSION_ID is "22.03" in every one).
+    let openeuler = scan("openEuler", "22.03", "openEuler 22.03 (LTS-SP3)");
+    assert_eq!(openeuler.report["image"]["os"]["id"], "openeuler");
+    for package in ["curl", "curl-libs"] {
+        let v = vuln(&openeuler, "CVE-2099-0101", package);
+        assert_eq!(v["ecosystem"], "openEuler:22.03-LTS-SP3");
+        assert_eq!(v["fixed_version"], "7.79.1-1.oe2203sp3");
+    }
+    assert_eq!(
+        findings(&openeuler),
+        pairs(&[("curl", "CVE-2099-0101"), ("curl-libs", "CVE-2099-0101")]),
+        "{:#}",
+        openeuler.report["vulnerabilities"]
     );
 }
 
@@ -764,7 +790,7 @@ fn pypi_vulnerabilities_by_normalized_name_with_pep440_ranges() {
 #[test]
 fn db_update_fetches_pypi_and_the_added_distributions_by_default() {
     let dir = tempfile::tempdir().unwrap();
-    let (base, server) = serve(vec![("/PyPI/all.zip".into(), zip_of(&pypi_records()))], 13);
+    let (base, server) = serve(vec![("/PyPI/all.zip".into(), zip_of(&pypi_records()))], 14);
     let db = dir.path().join("store.db");
     let out = cli::command()
         .args(["db", "update", "--db", db.to_str().unwrap()])
@@ -773,11 +799,11 @@ fn db_update_fetches_pypi_and_the_added_distributions_by_default() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let seen = server.join().unwrap();
-    for dump in ["/PyPI/all.zip", "/Wolfi/all.zip", "/Azure%20Linux/all.zip", "/Mageia/all.zip"] {
+    for dump in ["/PyPI/all.zip", "/Wolfi/all.zip", "/Azure%20Linux/all.zip", "/Mageia/all.zip", "/openEuler/all.zip"] {
         assert!(seen.contains(&dump.to_string()), "{dump} in {seen:?}");
     }
     assert!(!seen.iter().any(|s| s.contains("Chainguard")), "Chainguard is fetched when asked for: {seen:?}");
-    assert_eq!(seen.len(), 13, "one request per default ecosystem: {seen:?}");
+    assert_eq!(seen.len(), 14, "one request per default ecosystem: {seen:?}");
     let status = status(&db);
     assert_eq!(status["advisories"], pypi_records().len());
     let keys: Vec<&str> = status["ecosystems"].as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();

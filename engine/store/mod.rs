@@ -20,7 +20,7 @@ use std::time::Duration;
 /// stores written before it was kept). Bump it when either changes, with the step that brings a
 /// store of the previous version up in [`prepare_schema`]; a build refuses a store of a version
 /// newer than its own. 1: this layout. 2: affected rows also for PyPI, under PEP 503 names.
-/// 3: affected rows also for Wolfi, Chainguard, Azure Linux and Mageia.
+/// 3: affected rows also for Wolfi, Chainguard, Azure Linux, Mageia and openEuler.
 const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
@@ -197,8 +197,8 @@ fn prepare_schema(conn: &mut Connection, path: &Path) -> Result<()> {
     tx.execute_batch(SCHEMA).with_context(|| format!("{} is not an ecr-engine store", path.display()))?;
     if version < 3 {
         // Their records lack the rows of the ecosystems added since (PyPI in 2; Wolfi, Chainguard,
-        // Azure Linux, Mageia in 3): forget the records' dates, so that the next import stores
-        // each again rather than skipping it as unchanged.
+        // Azure Linux, Mageia, openEuler in 3): forget the records' dates, so that the next import
+        // stores each again rather than skipping it as unchanged.
         tx.execute("UPDATE advisories SET modified = ''", [])?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

@@ -10,10 +10,14 @@
 //! "Mageia:9"). CBL-Mariner is Azure Linux before its rename: OSV files Mariner 2.0 under
 //! "Azure Linux:2" (osv.dev's Azure Linux converter, which maps Microsoft's OVAL data).
 //!
-//! Not matched, although OSV has them: openEuler ("openEuler:22.03-LTS-SP3") names the service
-//! pack, which os-release's `VERSION_ID` ("22.03") does not carry, so an image cannot be placed in
-//! one release; Alpaquita and BellSoft Hardened Containers ("Alpaquita:23", "Alpaquita:stream")
-//! name their release streams in a way we could not tie to os-release from their documentation.
+//! openEuler ("openEuler:22.03-LTS-SP3", "openEuler:24.03-LTS", as openEuler's own OSV records
+//! name them) keys on the long-term-support stream and service pack, which os-release's
+//! `VERSION_ID` ("22.03") lacks and `PRETTY_NAME` ("openEuler 22.03 (LTS-SP3)") has: see
+//! [`release_for_matching`].
+//!
+//! Not matched, although OSV has them: Alpaquita and BellSoft Hardened Containers
+//! ("Alpaquita:23", "Alpaquita:stream") name their release streams in a way we could not tie to
+//! os-release from their documentation.
 
 use std::borrow::Cow;
 
@@ -49,6 +53,7 @@ pub fn key_for_osv(ecosystem: &str) -> Option<String> {
         ("openSUSE", [product]) => suse_key(product, "Leap ", "opensuse-leap"),
         ("Azure Linux", [release]) => Some(format!("azurelinux:{}", major(release))),
         ("Mageia", [release]) => Some(format!("mageia:{}", major(release))),
+        ("openEuler", [release]) => Some(format!("openeuler:{release}")),
         _ => None,
     }
 }
@@ -100,9 +105,31 @@ pub fn key_for_package(ecosystem: &str, os: Option<(&str, &str)>) -> Option<Stri
         // CBL-Mariner (ID=mariner, VERSION_ID=2.0) was renamed Azure Linux (ID=azurelinux) at 3.0.
         ("rpm", "azurelinux" | "mariner") => format!("azurelinux:{}", major(version)),
         ("rpm", "mageia") => format!("mageia:{}", major(version)),
+        ("rpm", "openeuler") => format!("openeuler:{version}"),
         _ => return None,
     };
     Some(key)
+}
+
+/// The release an image's OS packages are matched against: os-release's `VERSION_ID`, except for
+/// openEuler, whose advisories are per long-term-support stream and service pack that only
+/// `PRETTY_NAME` tells: "openEuler 22.03 (LTS-SP3)" gives "22.03-LTS-SP3", "openEuler 24.03
+/// (LTS)" "24.03-LTS", "openEuler 23.09" "23.09". A pretty name that does not spell out the same
+/// version leaves `VERSION_ID`, which then matches no LTS advisory rather than a wrong one.
+pub fn release_for_matching<'a>(id: &str, version_id: &'a str, pretty_name: Option<&str>) -> Cow<'a, str> {
+    if id != "openeuler" || version_id.is_empty() {
+        return Cow::Borrowed(version_id);
+    }
+    let stream = pretty_name
+        .and_then(|pretty| pretty.split_once(' '))
+        .and_then(|(_, release)| release.trim().strip_prefix(version_id))
+        .and_then(|rest| rest.trim().strip_prefix('('))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .filter(|stream| !stream.is_empty() && !stream.contains(char::is_whitespace));
+    match stream {
+        Some(stream) => Cow::Owned(format!("{version_id}-{stream}")),
+        None => Cow::Borrowed(version_id),
+    }
 }
 
 /// A package name as stored and looked up under ecosystem key `key`, so that spellings the
@@ -150,7 +177,6 @@ mod tests {
         assert_eq!(key_for_osv("Azure Linux:2").as_deref(), Some("azurelinux:2"));
         assert_eq!(key_for_osv("Mageia:9").as_deref(), Some("mageia:9"));
         // Not matched (see the module documentation).
-        assert_eq!(key_for_osv("openEuler:24.03-LTS"), None);
         assert_eq!(key_for_osv("Alpaquita:23"), None);
         assert_eq!(key_for_osv("MinimOS"), None);
     }
@@ -169,6 +195,8 @@ mod tests {
         both("Azure Linux:3", "rpm", "azurelinux", "3.0");
         both("Azure Linux:2", "rpm", "mariner", "2.0");
         both("Mageia:9", "rpm", "mageia", "9");
+        both("openEuler:22.03-LTS-SP3", "rpm", "openeuler", "22.03-LTS-SP3");
+        both("openEuler:24.03-LTS", "rpm", "openeuler", "24.03-LTS");
         // Wolfi and Alpine are both apk, but neither's advisories apply to the other.
         assert_ne!(key_for_package("apk", Some(("wolfi", "20230201"))), key_for_osv("Alpine:v3.18"));
         assert_ne!(key_for_package("apk", Some(("alpine", "3.18.4"))), key_for_osv("Wolfi"));
@@ -189,6 +217,23 @@ mod tests {
         assert_eq!(key_for_package("deb", None), None);
         assert_eq!(key_for_package("pypi", None).as_deref(), Some("pypi"));
         assert_eq!(key_for_package("pypi", Some(("alpine", "3.19.1"))).as_deref(), Some("pypi"));
+    }
+
+    #[test]
+    fn openeuler_releases_from_the_pretty_name() {
+        let release =
+            |pretty: Option<&str>, version_id: &str| release_for_matching("openeuler", version_id, pretty).into_owned();
+        assert_eq!(release(Some("openEuler 22.03 (LTS-SP3)"), "22.03"), "22.03-LTS-SP3");
+        assert_eq!(release(Some("openEuler 24.03 (LTS)"), "24.03"), "24.03-LTS");
+        assert_eq!(release(Some("openEuler 23.09"), "23.09"), "23.09");
+        // Not the same version, or not the shape openEuler writes: VERSION_ID as it is.
+        assert_eq!(release(Some("openEuler 20.03 (LTS-SP4)"), "22.03"), "22.03");
+        assert_eq!(release(Some("openEuler 22.03 (LTS SP3)"), "22.03"), "22.03");
+        assert_eq!(release(Some("openEuler 22.03 ()"), "22.03"), "22.03");
+        assert_eq!(release(None, "22.03"), "22.03");
+        assert_eq!(release(Some("openEuler 22.03 (LTS)"), ""), "");
+        // Other distributions keep VERSION_ID whatever their pretty name says.
+        assert_eq!(release_for_matching("debian", "12", Some("Debian GNU/Linux 12 (bookworm)")), "12");
     }
 
     #[test]

@@ -70,10 +70,11 @@ const RELEASES: &[Release] = &[
     r("opensuse-leap", "15.6", "openSUSE Leap 15.6", (2026, 4, 30)),
     // https://learn.microsoft.com/azure/aks/upgrade-node-image: "Starting on November 30, 2025,
     // [AKS] no longer supports or provides security updates for Azure Linux 2.0." Azure Linux 2.0
-    // images kept CBL-Mariner's os-release ID. Azure Linux 3.0 has no published date yet.
+    // images kept CBL-Mariner's os-release ID.
     r("mariner", "2", "Azure Linux 2.0 (CBL-Mariner)", (2025, 11, 30)),
-    // Not listed: Wolfi and Chainguard are rolling (no releases to retire); Mageia states no
-    // date for a release in advance (it ends some months after the next release ships).
+    // Not listed: Wolfi and Chainguard are rolling (no releases to retire). Azure Linux 3.0,
+    // Mageia and openEuler LTS releases: no end-of-life date from the vendor was found to cite;
+    // add them with their source when one is.
 ];
 
 /// What the table says about an OS release.

@@ -31,6 +31,7 @@ pub const ECOSYSTEMS: &[&str] = &[
     "Wolfi",
     "Azure Linux",
     "Mageia",
+    "openEuler",
 ];
 
 /// One OSV document larger than this is not a record.

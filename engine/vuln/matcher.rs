@@ -20,15 +20,16 @@ pub struct MatchOptions {
 
 /// What to look up for a package, if anything: the key, and the name and version advisories
 /// use. As osv-schema's ecosystem list says: Debian and Ubuntu advisories name source packages
-/// and their versions; Alpine's the origin package; Azure Linux's and Mageia's the source RPM
-/// (built with the binary packages' version); Wolfi's and Chainguard's the installed package.
+/// and their versions; Alpine's the origin package; Azure Linux's, Mageia's and openEuler's the
+/// source RPM (built with the binary packages' version); Wolfi's and Chainguard's the installed
+/// package. `os` is the OS id and its release as [`ecosystem::release_for_matching`] gives it.
 pub fn lookup_for(package: &PackageEntry, os: Option<(&str, &str)>) -> Option<Lookup> {
     let key = ecosystem::key_for_package(&package.ecosystem, os)?;
     let source_name = || package.source_name.clone().unwrap_or_else(|| package.name.clone());
     let (name, version) = match package.ecosystem.as_str() {
         "deb" => (source_name(), package.source_version.clone().unwrap_or_else(|| package.version.clone())),
         "apk" if key.starts_with("alpine:") => (source_name(), package.version.clone()),
-        "rpm" if key.starts_with("azurelinux:") || key.starts_with("mageia:") => {
+        "rpm" if ["azurelinux:", "mageia:", "openeuler:"].iter().any(|prefix| key.starts_with(prefix)) => {
             (source_name(), package.version.clone())
         }
         _ => (ecosystem::package_name(&key, &package.name).into_owned(), package.version.clone()),

@@ -35,7 +35,12 @@ pub fn assess(
     }
     match source {
         Some(source) => {
-            let os = os.as_ref().map(|(id, version)| (id.as_str(), version.as_str()));
+            // The OS id and the release its packages' advisories are filed under.
+            let release = report.image.os.as_ref().map(|os| {
+                let release = ecosystem::release_for_matching(&os.id, &os.version_id, os.pretty_name.as_deref());
+                (os.id.clone(), release.into_owned())
+            });
+            let os = release.as_ref().map(|(id, release)| (id.as_str(), release.as_str()));
             let matches = matcher::match_packages(source, &report.packages, os, options)?;
             report.vulnerabilities = matches.vulnerabilities;
             report.warnings.extend(matches.unmatched);
