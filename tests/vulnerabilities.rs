@@ -178,12 +178,12 @@ fn rpm_vulnerabilities_with_epochs() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Wolfi, Chainguard and Azure Linux (CBL-Mariner)
+// Wolfi, Chainguard, Azure Linux (CBL-Mariner) and openEuler
 
 /// Advisories of the three apk distributions. CGA-fhgx-qf6q-vxr9 is Chainguard's real record of
 /// CVE-2024-45336 (Go net/http) for opensearch-k8s-operator and its -compat subpackage, fixed in
-/// 2.7.0-r2 in both Wolfi and Chainguard: like all of Chainguard's records it names each installed
-/// package it covers. ALPINE-CVE-2023-5363 is Alpine's real record for OpenSSL, by origin. The
+/// 2.7.0-r2 in both Wolfi and Chainguard: like Chainguard's records on osv.dev it names each
+/// installed package it covers. ALPINE-CVE-2023-5363 is Alpine's real record for OpenSSL, by origin. The
 /// others are made up: a Wolfi busybox fix the image is past, and records with a `9.9` fix that
 /// show up only if an advisory leaked to another distribution's image.
 fn apk_distribution_records() -> Vec<Value> {
@@ -192,8 +192,8 @@ fn apk_distribution_records() -> Vec<Value> {
             .iter()
             .flat_map(|ecosystem| names.iter().map(move |name| (ecosystem, name)))
             .map(|(ecosystem, name)| {
-                json!({"package": {"ecosystem": ecosystem, "name": name},
-                                            "ranges": range(json!([{"introduced": "0"}, {"fixed": fixed}]))})
+                let events = json!([{"introduced": "0"}, {"fixed": fixed}]);
+                json!({"package": {"ecosystem": ecosystem, "name": name}, "ranges": range(events)})
             })
             .collect()
     };
