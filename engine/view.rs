@@ -180,12 +180,11 @@ impl<'a> MergedView<'a> {
             }
             let (resolved, file) = match placed.node {
                 Node::File { .. } => (path.to_string(), placed),
-                _ => match resolve_file(self, path)
-                    .and_then(|target| Some((target.clone(), self.nodes.get(target.as_str())?)))
-                {
-                    Some(target) => target,
-                    None => continue,
-                },
+                _ => {
+                    let Some(target) = resolve_file(self, path) else { continue };
+                    let Some(file) = self.nodes.get(target.as_str()) else { continue };
+                    (target, file)
+                }
             };
             if let Node::File { content, mode } = file.node {
                 files.push(ImageFile {

@@ -68,7 +68,8 @@ fn rpmdb_behind_links_from_a_later_layer_is_read_once() {
     ]);
     let dir = tempfile::tempdir().unwrap();
     let built = write_oci_layout(&[(&spec, None)], dir.path(), false).remove(0);
-    let store = dir.path().join("store.db");
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = store_dir.path().join("store.db");
     let store_arg = ["--db", store.to_str().unwrap()];
     let expected = once_each(&["ecr-alpha", "ecr-beta", "ecr-big", "ecr-libs"], db, &built.layer_digests[0]);
     // The second scan takes both layers from the layer cache: the same answer.
