@@ -11,6 +11,10 @@ use std::collections::BTreeMap;
 pub struct ImageFile {
     /// Relative to the image root, no leading '/'.
     pub path: String,
+    /// The path of the regular file whose bytes these are: `path` itself, or where the links on
+    /// the way lead (for hard links, the path the layer stored the bytes under). Files with the
+    /// same `resolved` are one file seen under several paths (see `view::distinct_files`).
+    pub resolved: String,
     pub mode: u32,
     /// Digest of the layer that holds this copy, "" for an unpacked root filesystem.
     pub layer: String,

@@ -5,6 +5,7 @@ use crate::layer::{LayerLimits, Selector};
 use crate::model::ImageFile;
 use crate::view::{PathKind, Tree, resolve_file};
 use anyhow::{Result, bail};
+use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
@@ -45,6 +46,9 @@ pub fn collect(root: &Path, selector: &Selector, limits: &LayerLimits) -> Result
     }
     let tree = DiskTree { root };
     let mut out = RootFsFiles { files: Vec::new(), warnings: Vec::new() };
+    // Hard links are indistinguishable names of one inode on disk: the first path met for an
+    // inode (the walk is sorted) is its resolved path, as a layer's first copy is in a tar.
+    let mut inode_paths: HashMap<(u64, u64), String> = HashMap::new();
     for entry in WalkDir::new(root).follow_links(false).same_file_system(true).sort_by_file_name() {
         let entry = match entry {
             Ok(entry) => entry,
@@ -60,8 +64,15 @@ pub fn collect(root: &Path, selector: &Selector, limits: &LayerLimits) -> Result
         }
         let Some(target) = resolve_file(&tree, relative) else { continue };
         match read_limited(&root.join(&target), limits.max_file_bytes) {
-            Ok((content, mode)) => {
-                out.files.push(ImageFile { path: relative.to_string(), mode, layer: String::new(), content })
+            Ok((content, meta)) => {
+                let resolved = inode_paths.entry((meta.dev(), meta.ino())).or_insert(target).clone();
+                out.files.push(ImageFile {
+                    path: relative.to_string(),
+                    resolved,
+                    mode: meta.mode(),
+                    layer: String::new(),
+                    content,
+                })
             }
             Err(problem) => out.warnings.push(format!("{}: {problem}", root.join(relative).display())),
         }
@@ -69,7 +80,7 @@ pub fn collect(root: &Path, selector: &Selector, limits: &LayerLimits) -> Result
     Ok(out)
 }
 
-fn read_limited(path: &PathBuf, max: u64) -> Result<(Vec<u8>, u32), String> {
+fn read_limited(path: &PathBuf, max: u64) -> Result<(Vec<u8>, fs::Metadata), String> {
     let file = fs::File::open(path).map_err(|e| e.to_string())?;
     let meta = file.metadata().map_err(|e| e.to_string())?;
     if meta.len() > max {
@@ -80,7 +91,7 @@ fn read_limited(path: &PathBuf, max: u64) -> Result<(Vec<u8>, u32), String> {
     }
     let mut content = Vec::with_capacity(meta.len() as usize);
     file.take(max).read_to_end(&mut content).map_err(|e| e.to_string())?;
-    Ok((content, meta.mode()))
+    Ok((content, meta))
 }
 
 #[cfg(test)]
@@ -102,5 +113,27 @@ mod tests {
         let names: Vec<&str> = found.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(names, vec!["etc/os-release"]);
         assert_eq!(found.files[0].content, b"ID=debian\n");
+        assert_eq!(found.files[0].resolved, "usr/lib/os-release");
+    }
+
+    #[test]
+    fn hard_links_resolve_to_the_first_path_of_their_inode() {
+        let root = tempfile::tempdir().unwrap();
+        let dpkg = root.path().join("var/lib/dpkg");
+        fs::create_dir_all(dpkg.join("status.d")).unwrap();
+        fs::write(dpkg.join("status"), "Package: a\n").unwrap();
+        fs::hard_link(dpkg.join("status"), dpkg.join("status.d/a")).unwrap();
+        fs::write(dpkg.join("status.d/b"), "Package: b\n").unwrap();
+        let selector = Selector::new(&["var/lib/dpkg/**".to_string()]).unwrap();
+        let found = collect(root.path(), &selector, &LayerLimits::default()).unwrap();
+        let files: Vec<(&str, &str)> = found.files.iter().map(|f| (f.path.as_str(), f.resolved.as_str())).collect();
+        assert_eq!(
+            files,
+            vec![
+                ("var/lib/dpkg/status", "var/lib/dpkg/status"),
+                ("var/lib/dpkg/status.d/a", "var/lib/dpkg/status"),
+                ("var/lib/dpkg/status.d/b", "var/lib/dpkg/status.d/b"),
+            ]
+        );
     }
 }

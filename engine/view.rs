@@ -4,7 +4,7 @@
 
 use crate::layer::{LayerContents, Node, Selector};
 use crate::model::ImageFile;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 /// Symlink hops before a path is declared a loop (Linux's own limit).
 const MAX_LINK_HOPS: usize = 40;
@@ -68,6 +68,28 @@ pub fn resolve_file(tree: &dyn Tree, path: &str) -> Option<String> {
     matches!(tree.kind(&path), Some(PathKind::File)).then_some(path)
 }
 
+/// The files one analyzer is given: those of `files` its patterns match (`wants`), each underlying
+/// file once. A file reached through links (a linked directory or file, a hard link) is one file
+/// under several paths; given under each, the analyzer would report its packages once per path.
+/// It is given under its resolved path when the analyzer asks for that path (the honest name:
+/// where the bytes are, and the path every view of the image agrees on, which package-to-layer
+/// attribution relies on); when the analyzer asks only for link paths, under the first of them.
+/// Per analyzer and not once for all: which paths match depends on each one's patterns.
+pub fn distinct_files(files: &[ImageFile], wants: impl Fn(&str) -> bool) -> Vec<&ImageFile> {
+    let matching: Vec<&ImageFile> = files.iter().filter(|file| wants(&file.path)).collect();
+    let under_resolved_path: HashSet<&str> =
+        matching.iter().filter(|file| file.path == file.resolved).map(|file| file.resolved.as_str()).collect();
+    let mut given_under_a_link: HashSet<&str> = HashSet::new();
+    matching
+        .into_iter()
+        .filter(|file| {
+            file.path == file.resolved
+                || (!under_resolved_path.contains(file.resolved.as_str())
+                    && given_under_a_link.insert(file.resolved.as_str()))
+        })
+        .collect()
+}
+
 struct Placed<'a> {
     node: &'a Node,
     layer: usize,
@@ -119,6 +141,11 @@ impl<'a> MergedView<'a> {
         }
         for entry in &layer.entries {
             changed |= selector.wants(&entry.path);
+            // Every kept entry is a non-directory, and a non-directory replaces what lower layers
+            // had at its path, a directory's contents included (OCI image spec, as overlayfs and
+            // containerd apply it): e.g. var/lib/rpm turned into a link to usr/lib/sysimage/rpm
+            // hides the old var/lib/rpm/Packages.
+            changed |= self.remove_below(&entry.path, false, selector);
             self.nodes.insert(&entry.path, Placed { node: &entry.node, layer: index });
         }
         changed
@@ -151,16 +178,18 @@ impl<'a> MergedView<'a> {
             if !selector.wants(path) {
                 continue;
             }
-            let file = match placed.node {
-                Node::File { .. } => placed,
-                _ => match resolve_file(self, path).and_then(|target| self.nodes.get(target.as_str())) {
-                    Some(target) => target,
-                    None => continue,
-                },
+            let (resolved, file) = match placed.node {
+                Node::File { .. } => (path.to_string(), placed),
+                _ => {
+                    let Some(target) = resolve_file(self, path) else { continue };
+                    let Some(file) = self.nodes.get(target.as_str()) else { continue };
+                    (target, file)
+                }
             };
             if let Node::File { content, mode } = file.node {
                 files.push(ImageFile {
                     path: path.to_string(),
+                    resolved,
                     mode: *mode,
                     layer: self.digests[file.layer].clone(),
                     content: content.clone(),
@@ -231,6 +260,52 @@ mod tests {
         let paths: Vec<&str> = files.iter().map(|(p, _, _)| p.as_str()).collect();
         assert_eq!(paths, vec!["etc/os-release", "usr/lib/os-release"]);
         assert_eq!(files[0].1, "ID=debian");
+    }
+
+    #[test]
+    fn a_non_directory_replaces_a_lower_directory() {
+        let selector = Selector::new(&["var/lib/rpm/*".to_string(), "usr/lib/sysimage/rpm/*".to_string()]).unwrap();
+        let base = LayerContents { entries: vec![file("var/lib/rpm/Packages", "old")], ..Default::default() };
+        let upper = LayerContents {
+            entries: vec![
+                link("var/lib/rpm", "../../usr/lib/sysimage/rpm"),
+                file("usr/lib/sysimage/rpm/rpmdb.sqlite", "new"),
+            ],
+            ..Default::default()
+        };
+        let files = view_files(&[base, upper], &selector);
+        assert_eq!(files, vec![("usr/lib/sysimage/rpm/rpmdb.sqlite".into(), "new".into(), "L1".into())]);
+    }
+
+    #[test]
+    fn each_file_once_under_the_path_asked_for() {
+        let selector = Selector::new(&["**".to_string()]).unwrap();
+        let layers = [
+            LayerContents { entries: vec![file("db/real", "bytes")], ..Default::default() },
+            LayerContents {
+                entries: vec![
+                    link("alias/one", "/db/real"),
+                    LayerEntry { path: "alias/two".into(), node: Node::Hardlink { target: "db/real".into() } },
+                    link("db/other", "real"),
+                ],
+                ..Default::default()
+            },
+        ];
+        let digests = vec!["L0".to_string(), "L1".to_string()];
+        let mut view = MergedView::new(&layers, &digests);
+        view.apply_next(&selector);
+        view.apply_next(&selector);
+        let files = view.files(&selector);
+        assert!(files.iter().all(|f| f.resolved == "db/real" && f.layer == "L0"), "the bytes are layer 0's");
+        let given = |wants: &dyn Fn(&str) -> bool| -> Vec<String> {
+            distinct_files(&files, wants).iter().map(|f| f.path.clone()).collect()
+        };
+        // Asked for the real path too: given there only.
+        assert_eq!(given(&|_| true), vec!["db/real"]);
+        // Asked for links only: given once, under the first of them.
+        assert_eq!(given(&|p| p.starts_with("alias/")), vec!["alias/one"]);
+        assert_eq!(given(&|p| p == "alias/two" || p == "db/other"), vec!["alias/two"]);
+        assert!(given(&|p| p == "elsewhere").is_empty());
     }
 
     #[test]

@@ -55,7 +55,13 @@ fn load_with(plugins: &Path, cache: &Path, limits: Limits) -> PluginHost {
 }
 
 fn file(path: &str, content: &[u8]) -> ImageFile {
-    ImageFile { path: path.into(), mode: 0o100644, layer: "sha256:layer1".into(), content: content.to_vec() }
+    ImageFile {
+        path: path.into(),
+        resolved: path.into(),
+        mode: 0o100644,
+        layer: "sha256:layer1".into(),
+        content: content.to_vec(),
+    }
 }
 
 /// Files for the echo guest, whose patterns are "etc/os-release", "usr/lib/echo/*.conf" and

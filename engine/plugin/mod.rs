@@ -16,6 +16,7 @@ mod contract;
 mod sandbox;
 
 use crate::model::{Finding, ImageFile, ImageInfo};
+use crate::view::distinct_files;
 use anyhow::anyhow;
 use cache::ArtifactCache;
 use contract::{ContractError, FileView, PluginPre};
@@ -432,7 +433,7 @@ impl PluginHost {
         let mut warnings = Vec::new();
         // Borrowed views: file contents are copied once, straight into the guest's memory.
         let mut selected: Vec<FileView<'_>> = Vec::new();
-        for file in files.iter().filter(|file| runnable.globs.is_match(&file.path)) {
+        for file in distinct_files(files, |path| runnable.globs.is_match(path)) {
             let size = file.content.len() as u64;
             let mut content = file.content.as_slice();
             if size > limits.max_file_bytes {

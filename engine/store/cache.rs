@@ -19,7 +19,9 @@ use std::path::Path;
 use std::sync::Mutex;
 
 /// Bump when `layer.rs` changes what it keeps from a layer or `LayerContents` changes shape:
-/// entries written by an older reader are then simply not found.
+/// entries written by an older reader are then simply not found. How the kept layers are merged
+/// and handed out (`view.rs`: whiteouts, links, one copy per file) runs after the cache and
+/// needs no bump.
 pub const LAYER_FORMAT: u32 = 1;
 
 /// Which cached copy of a layer a scan can use.
