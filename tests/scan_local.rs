@@ -315,6 +315,11 @@ fn broken_plugins_do_not_take_the_scan_down() {
         assert_eq!(plugin["status"], status, "{name}: {plugin}");
         assert!(plugin["error"].as_str().unwrap().contains(needle), "{name}: {plugin}");
     }
+    // Spin was stopped once it had used its 1 s of CPU time; the report shows both times.
+    let spin = result.plugin("spin");
+    assert!(spin["error"].as_str().unwrap().contains("exceeded the CPU time limit of 1.0 s"), "{spin}");
+    let cpu_ms = spin["cpu_ms"].as_u64().unwrap();
+    assert!(cpu_ms >= 1000 && spin["duration_ms"].as_u64().unwrap() >= cpu_ms, "{spin}");
     // The snoop plugin ran fine and saw nothing of the host: no files, no environment, no clock.
     assert_eq!(result.plugin("snoop")["status"], "ok");
     let issues = result.report["issues"].as_array().unwrap();

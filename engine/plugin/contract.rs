@@ -57,6 +57,21 @@ pub(super) enum PluginPre {
     V1_1(v1_1::PluginPre<Sandbox>),
 }
 
+/// Instantiates a plugin through the bindings of contract `$version` and calls `analyze` with
+/// the image and the files as that version's types; the file fields it has are listed.
+macro_rules! call_analyze {
+    ($version:ident, $pre:expr, $store:expr, $image:expr, $files:expr, File { $($field:ident),* }) => {{
+        use $version::ecr_engine::plugin::types;
+        let image = types::ImageInfo {
+            config_json: &$image.config_json,
+            os: &$image.os,
+            architecture: &$image.architecture,
+        };
+        let files: Vec<types::File<'_>> = $files.iter().map(|file| types::File { $($field: file.$field),* }).collect();
+        $pre.instantiate(&mut *$store)?.ecr_engine_plugin_analyzer().call_analyze($store, image, &files)
+    }};
+}
+
 impl PluginPre {
     /// `version` is what [`check_exports`] accepted, so its major version is this host's.
     pub(super) fn new(version: Version, pre: InstancePre<Sandbox>) -> wasmtime::Result<PluginPre> {
@@ -74,13 +89,7 @@ impl PluginPre {
     pub(super) fn describe(&self, store: &mut Store<Sandbox>) -> wasmtime::Result<PluginInfo> {
         match self {
             PluginPre::V1_0(pre) => {
-                let info = pre.instantiate(&mut *store)?.ecr_engine_plugin_analyzer().call_describe(store)?;
-                Ok(PluginInfo {
-                    name: info.name,
-                    version: info.version,
-                    description: info.description,
-                    patterns: info.patterns,
-                })
+                Ok(pre.instantiate(&mut *store)?.ecr_engine_plugin_analyzer().call_describe(store)?.into())
             }
             PluginPre::V1_1(pre) => pre.instantiate(&mut *store)?.ecr_engine_plugin_analyzer().call_describe(store),
         }
@@ -94,48 +103,33 @@ impl PluginPre {
     ) -> wasmtime::Result<Result<Vec<Finding>, String>> {
         match self {
             PluginPre::V1_0(pre) => {
-                use v1_0::ecr_engine::plugin::types as old;
-                let image = old::ImageInfo {
-                    config_json: &image.config_json,
-                    os: &image.os,
-                    architecture: &image.architecture,
-                };
-                let files: Vec<old::File<'_>> = files
-                    .iter()
-                    .map(|f| old::File { path: f.path, mode: f.mode, layer: f.layer, content: f.content })
-                    .collect();
-                let result =
-                    pre.instantiate(&mut *store)?.ecr_engine_plugin_analyzer().call_analyze(store, image, &files)?;
+                let result = call_analyze!(v1_0, pre, store, image, files, File { path, mode, layer, content })?;
                 Ok(result.map(|findings| findings.into_iter().map(Finding::from).collect()))
             }
             PluginPre::V1_1(pre) => {
-                let image = current::ImageInfo {
-                    config_json: &image.config_json,
-                    os: &image.os,
-                    architecture: &image.architecture,
-                };
-                let files: Vec<current::File<'_>> = files
-                    .iter()
-                    .map(|f| current::File {
-                        path: f.path,
-                        mode: f.mode,
-                        layer: f.layer,
-                        size: f.size,
-                        content: f.content,
-                    })
-                    .collect();
-                pre.instantiate(&mut *store)?.ecr_engine_plugin_analyzer().call_analyze(store, image, &files)
+                call_analyze!(v1_1, pre, store, image, files, File { path, mode, layer, size, content })
             }
         }
     }
 }
 
-/// `From<old::T> for current::T` for records whose fields did not change between versions.
-macro_rules! same_record {
-    ($from:path => $to:ident { $($field:ident),* $(,)? }) => {
-        impl From<$from> for current::$to {
-            fn from(value: $from) -> Self {
-                current::$to { $($field: value.$field.into()),* }
+/// `From<old::T> for current::T` for a record or variant that did not change between the
+/// versions, its fields or cases listed once. The compiler checks the lists: a record's must be
+/// all the current record's fields, a variant's all the old variant's cases.
+macro_rules! same_shape {
+    (record $name:ident { $($field:ident),* $(,)? }) => {
+        impl From<old::$name> for current::$name {
+            fn from(value: old::$name) -> Self {
+                current::$name { $($field: value.$field.into()),* }
+            }
+        }
+    };
+    (variant $name:ident { $($case:ident $(($payload:ident))?),* $(,)? }) => {
+        impl From<old::$name> for current::$name {
+            fn from(value: old::$name) -> Self {
+                match value {
+                    $(old::$name::$case $(($payload))? => current::$name::$case $(($payload.into()))?,)*
+                }
             }
         }
     };
@@ -145,35 +139,15 @@ mod from_v1_0 {
     use super::current;
     use super::v1_0::ecr_engine::plugin::types as old;
 
-    same_record!(old::Package => Package {
+    same_shape!(record PluginInfo { name, version, description, patterns });
+    same_shape!(record Package {
         name, version, ecosystem, source_name, source_version, arch, licenses, purl, path, installed_files, properties
     });
-    same_record!(old::Distro => Distro { id, version_id, pretty_name, path });
-    same_record!(old::Issue => Issue { id, severity, title, description, remediation, path, history_index });
-    same_record!(old::FileError => FileError { path, message });
-
-    impl From<old::Severity> for current::Severity {
-        fn from(severity: old::Severity) -> Self {
-            match severity {
-                old::Severity::Unknown => current::Severity::Unknown,
-                old::Severity::Low => current::Severity::Low,
-                old::Severity::Medium => current::Severity::Medium,
-                old::Severity::High => current::Severity::High,
-                old::Severity::Critical => current::Severity::Critical,
-            }
-        }
-    }
-
-    impl From<old::Finding> for current::Finding {
-        fn from(finding: old::Finding) -> Self {
-            match finding {
-                old::Finding::Package(package) => current::Finding::Package(package.into()),
-                old::Finding::Distro(distro) => current::Finding::Distro(distro.into()),
-                old::Finding::Issue(issue) => current::Finding::Issue(issue.into()),
-                old::Finding::FileError(error) => current::Finding::FileError(error.into()),
-            }
-        }
-    }
+    same_shape!(record Distro { id, version_id, pretty_name, path });
+    same_shape!(record Issue { id, severity, title, description, remediation, path, history_index });
+    same_shape!(record FileError { path, message });
+    same_shape!(variant Severity { Unknown, Low, Medium, High, Critical });
+    same_shape!(variant Finding { Package(package), Distro(distro), Issue(issue), FileError(error) });
 }
 
 /// Exported interface name of an analyzer, before the `@version`.

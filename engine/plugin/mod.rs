@@ -7,7 +7,7 @@
 //! (`describe`). Limits can differ per plugin ([`config`], `plugins.toml`).
 //! [`PluginHost::analyze`] then runs all of them on one image, in parallel, each in a fresh
 //! sandbox: a new store and instance per call, no filesystem, network, environment or clock, a
-//! memory cap and a CPU deadline. A plugin that fails in any way becomes a [`PluginRun`] with the
+//! memory cap and a CPU time limit. A plugin that fails in any way becomes a [`PluginRun`] with the
 //! matching [`RunStatus`]; it never takes the scan down.
 
 mod cache;
@@ -49,8 +49,10 @@ const MAX_PATTERNS: usize = 1024;
 pub struct Limits {
     /// Cap on a plugin's linear memory, per call.
     pub memory_bytes: u64,
-    /// Time a call may run before it is stopped (measured as wall time while the plugin runs,
-    /// with a granularity of 10 ms).
+    /// CPU time a call may use before it is stopped: the CPU time of the thread running it,
+    /// checked every 10 ms at most. Time spent waiting for a core does not count, but a call is
+    /// also stopped after 4 times this in wall-clock time (at least this plus 10 s), so that a
+    /// machine too busy to run it cannot hold the scan forever.
     pub cpu_time: Duration,
     /// Cap on the data one call may return (the bytes of strings and lists copied out of the
     /// guest, counted while they are lifted), so that one plugin cannot flood host memory, the
@@ -175,7 +177,7 @@ pub enum RunStatus {
     Failed,
     /// The plugin trapped (including panics and stack exhaustion) or otherwise died.
     Trapped,
-    /// It exceeded the CPU deadline.
+    /// It used its CPU time limit, or reached the wall-clock backstop first.
     TimedOut,
     /// It tried to grow its memory beyond the limit, or returned more data than
     /// [`Limits::max_result_bytes`].
@@ -221,7 +223,11 @@ pub struct PluginRun {
     pub status: RunStatus,
     /// What went wrong, for any status but `Ok`.
     pub error: Option<String>,
+    /// Wall-clock time of the run.
     pub duration_ms: u64,
+    /// CPU time of the call (what [`Limits::cpu_time`] limits): at most `duration_ms`, less when
+    /// the plugin had to wait for a core.
+    pub cpu_ms: u64,
     /// What the host did not hand over (files beyond the plugin's max file size).
     pub warnings: Vec<String>,
     /// Empty unless `status` is `Ok`.
@@ -237,6 +243,7 @@ impl From<&PluginLoadError> for PluginRun {
             status: error.status,
             error: Some(error.error.clone()),
             duration_ms: 0,
+            cpu_ms: 0,
             warnings: Vec::new(),
             findings: Vec::new(),
         }
@@ -245,7 +252,7 @@ impl From<&PluginLoadError> for PluginRun {
 
 /// The loaded plugins and the engine that runs them.
 pub struct PluginHost {
-    /// Drives the CPU deadline; its thread stops when the host is dropped.
+    /// Drives the CPU time checks; its thread stops when the host is dropped.
     _ticker: EpochTicker,
     engine: Engine,
     /// Sorted by name; `runnable[i]` belongs to `plugins[i]`.
@@ -464,12 +471,14 @@ impl PluginHost {
             }
             Err((status, message)) => (status, Some(message), Vec::new()),
         };
+        let cpu_used = sandbox::cpu_used(&store);
         PluginRun {
             name: descriptor.name.clone(),
             version: descriptor.version.clone(),
             status,
             error,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            cpu_ms: u64::try_from(cpu_used.as_millis()).unwrap_or(u64::MAX),
             warnings,
             findings,
         }

@@ -1,5 +1,5 @@
 //! The per-call sandbox: store state, the locked-down WASI context, resource limits, the CPU
-//! deadline, and the translation of a failed call into a [`RunStatus`] with a clear message.
+//! time limit, and the translation of a failed call into a [`RunStatus`] with a clear message.
 
 use super::{Limits, RunStatus, human_size};
 use std::collections::VecDeque;
@@ -8,19 +8,24 @@ use std::pin::Pin;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
-use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::clocks::{HostMonotonicClock, HostWallClock, WasiClocksCtxView, WasiClocksView};
 use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
 use wasmtime_wasi::p2::{DynPollable, OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-/// How often the epoch advances. The CPU deadline is a whole number of ticks, so a runaway plugin
-/// is stopped within one tick after its limit.
+/// How often the epoch advances: how often a running plugin's CPU time is checked, at most.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// A call is stopped after this much wall-clock time even if it has not used its CPU time yet
+/// (a machine too busy to give it its CPU must not hold the scan forever): 4 times its CPU time
+/// limit, and at least that limit plus [`MIN_BACKSTOP_SLACK`].
+const BACKSTOP_FACTOR: u32 = 4;
+const MIN_BACKSTOP_SLACK: Duration = Duration::from_secs(10);
 
 /// How wasmtime's error for an exhausted hostcall fuel starts (its type is private, so it is
 /// recognized by its text; tests/plugin_hostile_scan.rs fails if that text changes).
@@ -41,6 +46,7 @@ pub(super) struct Sandbox {
     table: ResourceTable,
     limiter: Limiter,
     output: OutputTail,
+    cpu_budget: CpuBudget,
 }
 
 impl WasiView for Sandbox {
@@ -63,7 +69,9 @@ pub(super) fn linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
     Ok(linker)
 }
 
-/// A fresh store for one call, with the memory cap and the CPU deadline armed.
+/// A fresh store for one call, with the memory cap and the CPU time limit armed. Create it on
+/// the thread that makes the call, right before: the call's CPU time is that thread's CPU time
+/// from here on (a synchronous wasmtime call runs on its caller's thread).
 pub(super) fn new_store(engine: &Engine, limits: &Limits) -> Store<Sandbox> {
     let output = OutputTail::default();
     // No preopened directories, environment or arguments (a new builder has none and none are
@@ -91,22 +99,100 @@ pub(super) fn new_store(engine: &Engine, limits: &Limits) -> Store<Sandbox> {
         memory_limit,
         refused_memory: None,
     };
-    let mut store = Store::new(engine, Sandbox { wasi, table: ResourceTable::new(), limiter, output });
+    let cpu_budget = CpuBudget::start(limits.cpu_time);
+    let mut store = Store::new(engine, Sandbox { wasi, table: ResourceTable::new(), limiter, output, cpu_budget });
     store.limiter(|sandbox| &mut sandbox.limiter);
     // What the host allocates to lift a call's result is capped too, while it is lifted (a
     // gigantic result must not be built in host memory first and measured after).
     store.set_hostcall_fuel(usize::try_from(limits.max_result_bytes).unwrap_or(usize::MAX));
+    // The first check comes when the whole limit could have been used (a thread cannot use more
+    // CPU time than wall time passes); each check then stops the call or sets the next one.
     store.set_epoch_deadline(deadline_ticks(limits.cpu_time));
-    store.epoch_deadline_trap();
+    store.epoch_deadline_callback(|mut store| Ok(store.data_mut().cpu_budget.at_deadline()));
     store
 }
 
-/// The deadline in ticks, one more than the limit needs: the first tick can come right after the
-/// deadline is set, so only the ticks after it are whole. The plugin then always gets at least its
-/// limit, and is stopped within one tick after it.
-fn deadline_ticks(cpu_time: Duration) -> u64 {
-    let whole_ticks = cpu_time.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
+/// The CPU time the call has used so far (call on the thread that made it).
+pub(super) fn cpu_used(store: &Store<Sandbox>) -> Duration {
+    store.data().cpu_budget.cpu_used()
+}
+
+/// Ticks until at least `time` has passed, one more than it needs: the first tick can come right
+/// after the deadline is set, so only the ticks after it are whole. A check then never comes
+/// before the plugin could have used `time` of CPU, and at most one tick after.
+fn deadline_ticks(time: Duration) -> u64 {
+    let whole_ticks = time.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
     u64::try_from(whole_ticks).unwrap_or(u64::MAX).saturating_add(1)
+}
+
+/// One call's CPU time limit, checked at each epoch deadline. The deadline callback runs on the
+/// thread executing the plugin, so it reads that thread's CPU clock: what the plugin's code used,
+/// plus what the host did for it on that thread (copying files in, findings out), and nothing it
+/// waited while other threads ran.
+struct CpuBudget {
+    limit: Duration,
+    /// Wall-clock time after which the call is stopped whatever CPU time it used.
+    backstop: Duration,
+    thread: ThreadId,
+    cpu_at_start: Duration,
+    started: Instant,
+    /// Why the call was stopped, once it is: what [`classify`] reports.
+    stopped: Option<Stop>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stop {
+    /// It used its CPU time limit.
+    CpuTime,
+    /// It reached the wall-clock backstop first, having used this much CPU time.
+    Backstop { cpu_used: Duration },
+}
+
+impl CpuBudget {
+    fn start(limit: Duration) -> CpuBudget {
+        let backstop = limit.saturating_mul(BACKSTOP_FACTOR).max(limit.saturating_add(MIN_BACKSTOP_SLACK));
+        CpuBudget {
+            limit,
+            backstop,
+            thread: std::thread::current().id(),
+            cpu_at_start: thread_cpu_time(),
+            started: Instant::now(),
+            stopped: None,
+        }
+    }
+
+    fn cpu_used(&self) -> Duration {
+        debug_assert_eq!(std::thread::current().id(), self.thread, "a plugin call moved to another thread");
+        thread_cpu_time().saturating_sub(self.cpu_at_start)
+    }
+
+    fn at_deadline(&mut self) -> UpdateDeadline {
+        match self.next_check(self.cpu_used(), self.started.elapsed()) {
+            Ok(ticks) => UpdateDeadline::Continue(ticks),
+            Err(stop) => {
+                self.stopped = Some(stop);
+                UpdateDeadline::Interrupt
+            }
+        }
+    }
+
+    /// Given the CPU time used and the wall-clock time passed: why to stop, or the ticks until
+    /// the next check (when the rest of the CPU time or of the backstop could be used up).
+    fn next_check(&self, cpu_used: Duration, elapsed: Duration) -> Result<u64, Stop> {
+        if cpu_used >= self.limit {
+            return Err(Stop::CpuTime);
+        }
+        if elapsed >= self.backstop {
+            return Err(Stop::Backstop { cpu_used });
+        }
+        Ok(deadline_ticks((self.limit - cpu_used).min(self.backstop - elapsed)))
+    }
+}
+
+/// The CPU time the calling thread has used since it started.
+fn thread_cpu_time() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(u64::try_from(now.tv_sec).unwrap_or(0), u32::try_from(now.tv_nsec).unwrap_or(0))
 }
 
 /// Turns the result of a call into the status the report shows. Order matters: a plugin that ran
@@ -139,11 +225,18 @@ pub(super) fn classify<T>(
                 human_size(limits.max_result_bytes)
             ),
         )
-    } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-        (
-            RunStatus::TimedOut,
-            format!("exceeded the CPU time limit of {:.1} s and was stopped", limits.cpu_time.as_secs_f64()),
-        )
+    } else if let Some(stop) = sandbox.cpu_budget.stopped {
+        let limit = limits.cpu_time.as_secs_f64();
+        let message = match stop {
+            Stop::CpuTime => format!("exceeded the CPU time limit of {limit:.1} s and was stopped"),
+            Stop::Backstop { cpu_used } => format!(
+                "was stopped by the wall-clock backstop of {:.1} s after using {:.1} s of its CPU time \
+                 limit of {limit:.1} s (the machine was too busy to give it its CPU time)",
+                sandbox.cpu_budget.backstop.as_secs_f64(),
+                cpu_used.as_secs_f64()
+            ),
+        };
+        (RunStatus::TimedOut, message)
     } else if let Some(trap) = error.downcast_ref::<Trap>() {
         (RunStatus::Trapped, format!("trapped: {trap}"))
     } else {
@@ -365,6 +458,34 @@ mod tests {
         assert_eq!(deadline_ticks(Duration::from_secs(2)), 201);
         assert_eq!(deadline_ticks(Duration::from_millis(15)), 3);
         assert_eq!(deadline_ticks(Duration::ZERO), 1);
+    }
+
+    #[test]
+    fn each_check_stops_at_the_cpu_limit_or_the_backstop_or_waits_for_the_rest() {
+        let ms = Duration::from_millis;
+        let budget = CpuBudget::start(ms(400));
+        assert_eq!(budget.backstop, ms(10_400));
+        assert_eq!(CpuBudget::start(Duration::from_secs(10)).backstop, Duration::from_secs(40));
+        // The CPU time left decides when a busy plugin is checked next...
+        assert_eq!(budget.next_check(ms(100), ms(150)), Ok(31));
+        // ...the backstop's rest when that is shorter (a plugin that got little CPU).
+        assert_eq!(budget.next_check(ms(50), ms(10_300)), Ok(11));
+        assert_eq!(budget.next_check(ms(400), ms(450)), Err(Stop::CpuTime));
+        assert_eq!(budget.next_check(ms(401), ms(20_000)), Err(Stop::CpuTime));
+        assert_eq!(budget.next_check(ms(120), ms(10_400)), Err(Stop::Backstop { cpu_used: ms(120) }));
+    }
+
+    #[test]
+    fn the_budget_counts_this_threads_cpu_time_not_its_waiting() {
+        let budget = CpuBudget::start(Duration::from_secs(1));
+        std::thread::sleep(Duration::from_millis(200));
+        let after_sleep = budget.cpu_used();
+        assert!(after_sleep < Duration::from_millis(100), "sleeping used {after_sleep:?} of CPU");
+        let mut counter = 0u64;
+        while budget.cpu_used() < Duration::from_millis(50) {
+            counter = std::hint::black_box(counter.wrapping_add(1));
+        }
+        assert!(budget.started.elapsed() >= Duration::from_millis(250));
     }
 
     #[test]

@@ -150,7 +150,10 @@ pub struct PluginEntry {
     /// incompatible | load-error
     pub status: &'static str,
     pub error: Option<String>,
+    /// Wall-clock time of the plugin's run.
     pub duration_ms: u64,
+    /// CPU time of the plugin's run (what its CPU time limit limits).
+    pub cpu_ms: u64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -310,6 +313,7 @@ impl Report {
                 status,
                 error,
                 duration_ms: run.duration_ms,
+                cpu_ms: run.cpu_ms,
             });
         }
         self.packages.sort_by(|a, b| {
@@ -439,11 +443,12 @@ impl Report {
                     p.version.clone(),
                     p.status.to_string(),
                     format!("{} ms", p.duration_ms),
+                    format!("{} ms", p.cpu_ms),
                     p.error.clone().unwrap_or_default(),
                 ]
             })
             .collect();
-        table(&mut out, &["NAME", "VERSION", "STATUS", "TIME", "ERROR"], &rows);
+        table(&mut out, &["NAME", "VERSION", "STATUS", "TIME", "CPU", "ERROR"], &rows);
         for warning in &self.warnings {
             let _ = writeln!(out, "warning: {warning}");
         }
