@@ -143,7 +143,12 @@ impl<'a> Scanner<'a> {
                     }
                     Target::Ecr(reference) => {
                         let access = options.ecr.as_deref().context("scanning from ECR needs AWS settings")?;
-                        crate::aws::pull::resolve(reference, access, options.platform.as_ref())?
+                        crate::aws::pull::resolve(
+                            reference,
+                            access,
+                            options.platform.as_ref(),
+                            &options.registry.retry,
+                        )?
                     }
                     local => image::resolve(local, options.platform.as_ref())?,
                 };

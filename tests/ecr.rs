@@ -7,7 +7,7 @@ mod common;
 
 use common::cli;
 use common::image::*;
-use common::moto::{self, ACCOUNT, Moto, REGION};
+use common::moto::{self, ACCOUNT, BlobFaults, Moto, REGION};
 use serde_json::Value;
 use std::process::Output;
 use std::time::Duration;
@@ -259,7 +259,7 @@ fn scan_from_ecr_matches_the_local_scan() {
 /// served every blob, so no AWS credentials went to the presigned URLs.
 #[test]
 fn expired_presigned_urls_are_requested_again() {
-    let moto = Moto::start_with(Duration::from_secs(3600), true);
+    let moto = Moto::start_with(Duration::from_secs(3600), BlobFaults { expire_first: true, ..BlobFaults::default() });
     let ecr = moto.ecr();
     let spec = ImageSpec::new(vec![base_layer(), app_layer("left-pad", "1.3.0")]);
     let image = build_image(&spec, ManifestFormat::Oci);
@@ -277,6 +277,35 @@ fn expired_presigned_urls_are_requested_again() {
     for (digest, _) in image.blobs() {
         assert_eq!(stats["downloads"][&digest].as_u64(), Some(1), "{digest}: {stats}");
     }
+}
+
+#[test]
+fn download_retries_govern_presigned_url_downloads() {
+    // Three 503s in all: the first scan spends two on the config (one retry allowed) and fails;
+    // the second, with the default retries, gets the last one and succeeds.
+    let moto =
+        Moto::start_with(Duration::from_secs(3600), BlobFaults { unavailable_first: 3, ..BlobFaults::default() });
+    let ecr = moto.ecr();
+    let spec = ImageSpec::new(vec![base_layer(), app_layer("left-pad", "1.3.0")]);
+    let image = build_image(&spec, ManifestFormat::Oci);
+    moto::runtime().block_on(async {
+        ecr.create_repository().repository_name("team/app").send().await.unwrap();
+        moto::push(&ecr, "team/app", &image, "1.0").await;
+    });
+    let target = image_uri("team/app", "1.0");
+    let failed = cli::run_scan(ecr_command(&moto), &target, &["--download-retries", "1"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    let error = &failed.stderr;
+    assert!(
+        error.contains("2 attempts failed in a row") && error.contains("--download-retries") && error.contains("503"),
+        "{error}"
+    );
+    assert!(error.contains(&image.built.config_digest), "names the blob: {error}");
+
+    let scanned = cli::run_scan(ecr_command(&moto), &target, &[]);
+    assert_eq!(scanned.code, 0, "{} {}", scanned.stderr, scanned.errors());
+    assert_eq!(scanned.packages(), local_packages(&spec));
+    assert_eq!(moto.blob_stats()["unavailable_sent"].as_u64(), Some(3));
 }
 
 #[test]

@@ -1,12 +1,14 @@
 //! Scanning images from a real OCI registry (Debian's docker-registry on 127.0.0.1), pushed by
-//! skopeo: anonymous, htpasswd Basic (flags and Docker's config file), a Bearer token service,
-//! multi-platform indexes, digest references, and network faults between scanner and registry.
+//! skopeo: anonymous, htpasswd Basic (flags, Docker's config file and credential helpers), a
+//! Bearer token service, multi-platform indexes, digest references, and network faults between
+//! scanner and registry.
 
 mod common;
 
 use common::cli::{self, ScanResult};
 use common::image::*;
-use common::registry::{Fault, Front, Registry};
+use common::registry::{Fault, Front, REFRESH_TOKEN, Registry};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 const USER: &str = "alice";
@@ -75,10 +77,28 @@ fn pushed(user: Option<(&str, &str)>) -> Pushed {
 /// `ecr-engine scan` with Docker's config directory set to `docker_config` (empty by default, so
 /// this machine's own login never leaks in).
 fn scan(target: &str, extra: &[&str], docker_config: Option<&Path>) -> ScanResult {
+    scan_with_path(target, extra, docker_config, None)
+}
+
+/// `scan` with `bin` first on PATH (where a test puts its credential helpers).
+fn scan_with_path(target: &str, extra: &[&str], docker_config: Option<&Path>, bin: Option<&Path>) -> ScanResult {
     let empty = tempfile::tempdir().unwrap();
     let mut command = cli::command();
     command.env("DOCKER_CONFIG", docker_config.unwrap_or(empty.path()));
-    command.env_remove("ECR_ENGINE_REGISTRY_USERNAME").env_remove("ECR_ENGINE_REGISTRY_PASSWORD");
+    for name in [
+        "ECR_ENGINE_REGISTRY_USERNAME",
+        "ECR_ENGINE_REGISTRY_PASSWORD",
+        "ECR_ENGINE_NO_CREDENTIAL_HELPERS",
+        "ECR_ENGINE_DOWNLOAD_RETRIES",
+    ] {
+        command.env_remove(name);
+    }
+    if let Some(bin) = bin {
+        let mut path = OsString::from(bin);
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        command.env("PATH", path);
+    }
     cli::run_scan(command, target, extra)
 }
 
@@ -133,6 +153,13 @@ fn anonymous_registry_by_tag_and_by_digest() {
     let by_digest = scan(&format!("docker://{host}/team/app@{}", p.digest), &["--insecure"], None);
     assert_same_as_local(&by_digest, &p.archive, &p.built[0]);
 
+    // A registry that asks for no authentication never runs the credential helper Docker's
+    // config names (this one is not even installed).
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(config.path().join("config.json"), r#"{"credsStore":"ecr-engine-not-installed"}"#).unwrap();
+    let anonymous = scan(&format!("{host}/team/app:1.0"), &["--insecure"], Some(config.path()));
+    assert_same_as_local(&anonymous, &p.archive, &p.built[0]);
+
     // Mistakes name what is missing.
     let error = failure(&scan(&format!("{host}/team/app:2.0"), &["--insecure"], None));
     assert!(error.contains("tag '2.0'") && error.contains("team/app") && error.contains("404"), "{error}");
@@ -175,15 +202,72 @@ fn htpasswd_basic_auth_from_flags_and_docker_config() {
     .unwrap();
     let ok = scan(&target, &["--insecure"], Some(config.path()));
     assert_same_as_local(&ok, &p.archive, &p.built[0]);
+}
 
-    // A credential helper for this host is refused by name rather than silently ignored.
-    std::fs::write(
-        config.path().join("config.json"),
-        format!(r#"{{"credHelpers":{{"{}":"pass"}}}}"#, p.registry.host()),
-    )
-    .unwrap();
-    let error = failure(&scan(&target, &["--insecure"], Some(config.path())));
-    assert!(error.contains("docker-credential-pass") && error.contains("not run"), "{error}");
+/// Writes an executable `docker-credential-NAME` shell script into `dir`.
+fn credential_helper(dir: &Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(format!("docker-credential-{name}"));
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn credential_helpers_named_in_docker_config() {
+    let p = pushed(Some((USER, PASSWORD)));
+    let host = p.registry.host();
+    let target = format!("{host}/team/app:1.0");
+    let bin = tempfile::tempdir().unwrap();
+    // Answers only for this registry's server URL, as docker-credential-helpers do.
+    credential_helper(
+        bin.path(),
+        "testvault",
+        &format!(
+            r#"[ "$1" = get ] || {{ echo "unexpected action $1" >&2; exit 2; }}
+url=$(cat)
+[ "$url" = "{host}" ] || {{ echo "unexpected server URL '$url'" >&2; exit 3; }}
+printf '{{"ServerURL":"%s","Username":"{USER}","Secret":"{PASSWORD}"}}' "$url""#
+        ),
+    );
+    credential_helper(bin.path(), "sealed", "cat >/dev/null; echo 'the vault is sealed, run vault unseal' >&2; exit 1");
+    credential_helper(bin.path(), "stuck", "exec sleep 300");
+    let config = tempfile::tempdir().unwrap();
+    let use_helper = |helpers: &str| {
+        std::fs::write(config.path().join("config.json"), helpers.replace("HOST", &host)).unwrap();
+    };
+
+    use_helper(r#"{"credHelpers":{"HOST":"testvault"}}"#);
+    let ok = scan_with_path(&target, &["--insecure"], Some(config.path()), Some(bin.path()));
+    assert_same_as_local(&ok, &p.archive, &p.built[0]);
+    // credsStore serves every registry without a credHelpers entry.
+    use_helper(r#"{"credsStore":"testvault","credHelpers":{"elsewhere.example.com":"sealed"}}"#);
+    let ok = scan_with_path(&target, &["--insecure"], Some(config.path()), Some(bin.path()));
+    assert_same_as_local(&ok, &p.archive, &p.built[0]);
+
+    // Skipped on request: anonymous, so the registry's refusal.
+    let skipped = ["--insecure", "--no-credential-helpers"];
+    let error = failure(&scan_with_path(&target, &skipped, Some(config.path()), Some(bin.path())));
+    assert!(error.contains("requires a username and password"), "{error}");
+
+    use_helper(r#"{"credHelpers":{"HOST":"sealed"}}"#);
+    let error = failure(&scan_with_path(&target, &["--insecure"], Some(config.path()), Some(bin.path())));
+    assert!(
+        error.contains("docker-credential-sealed") && error.contains("the vault is sealed, run vault unseal"),
+        "{error}"
+    );
+
+    use_helper(r#"{"credHelpers":{"HOST":"stuck"}}"#);
+    let error = failure(&scan_with_path(&target, &["--insecure"], Some(config.path()), Some(bin.path())));
+    assert!(error.contains("docker-credential-stuck") && error.contains("was stopped"), "{error}");
+
+    use_helper(r#"{"credHelpers":{"HOST":"not-installed"}}"#);
+    let error = failure(&scan_with_path(&target, &["--insecure"], Some(config.path()), Some(bin.path())));
+    assert!(error.contains("docker-credential-not-installed is not on PATH"), "{error}");
+
+    // Explicit flags win over the config: the helper is not asked.
+    let flags = ["--insecure", "--username", USER, "--password", PASSWORD];
+    let ok = scan_with_path(&target, &flags, Some(config.path()), Some(bin.path()));
+    assert_same_as_local(&ok, &p.archive, &p.built[0]);
 }
 
 #[test]
@@ -237,6 +321,19 @@ fn bearer_token_flow() {
 
     let error = failure(&scan(&target, &["--insecure"], None));
     assert!(error.contains("refused an anonymous token") && error.contains("--username"), "{error}");
+
+    // An identity token in Docker's config is exchanged at the token service (OAuth2 refresh).
+    let config = tempfile::tempdir().unwrap();
+    let write_token = |token: &str| {
+        let entry = format!(r#"{{"auths":{{"{}":{{"identitytoken":"{token}"}}}}}}"#, front.host());
+        std::fs::write(config.path().join("config.json"), entry).unwrap();
+    };
+    write_token(REFRESH_TOKEN);
+    let ok = scan(&target, &["--insecure"], Some(config.path()));
+    assert_same_as_local(&ok, &p.archive, &p.built[0]);
+    write_token("revoked-token");
+    let error = failure(&scan(&target, &["--insecure"], Some(config.path())));
+    assert!(error.contains("rejected the identity token") && !error.contains("revoked-token"), "{error}");
 }
 
 #[test]
@@ -263,6 +360,25 @@ fn throttling_and_server_errors_are_retried() {
     let statuses: Vec<u16> = front.seen().iter().map(|s| s.status).collect();
     assert_eq!(statuses.iter().filter(|&&s| s == 429).count(), 2, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|&&s| s == 503).count(), 2, "{statuses:?}");
+}
+
+#[test]
+fn download_retries_bound_the_attempts() {
+    let p = pushed(None);
+    let target = |front: &Front| format!("{}/team/app:1.0", front.host());
+    // Three 503s: more than one retry allows, fewer than the default.
+    let front = Front::start(&p.registry, Fault::Unavailable { times: 3 });
+    let error = failure(&scan(&target(&front), &["--insecure", "--download-retries", "1"], None));
+    assert!(
+        error.contains("2 attempts failed in a row") && error.contains("--download-retries") && error.contains("503"),
+        "{error}"
+    );
+
+    let front = Front::start(&p.registry, Fault::Unavailable { times: 3 });
+    let result = scan(&target(&front), &["--insecure"], None);
+    assert_same_as_local(&result, &p.archive, &p.built[0]);
+    let statuses: Vec<u16> = front.seen().iter().filter(|s| s.path.contains("/blobs/")).map(|s| s.status).collect();
+    assert_eq!(statuses.iter().filter(|&&s| s == 503).count(), 3, "{statuses:?}");
 }
 
 #[test]

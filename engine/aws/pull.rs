@@ -165,8 +165,14 @@ impl UrlSource for PresignedUrl {
 }
 
 /// Resolves an ECR image reference: its manifest by tag or digest, then the platform's manifest
-/// and config through `image::resolve_manifest`, with every blob read from a presigned URL.
-pub fn resolve(reference: &Reference, access: &EcrAccess, platform: Option<&Platform>) -> Result<ResolvedImage> {
+/// and config through `image::resolve_manifest`, with every blob read from a presigned URL and
+/// retried as `retry` says.
+pub fn resolve(
+    reference: &Reference,
+    access: &EcrAccess,
+    platform: Option<&Platform>,
+    retry: &RetryPolicy,
+) -> Result<ResolvedImage> {
     let (registry_id, region) = parse_ecr_host(&reference.registry)
         .ok_or_else(|| anyhow!("{} is not an Amazon ECR registry host", reference.registry))?;
     let (session, runtime) = access.connect()?;
@@ -177,7 +183,7 @@ pub fn resolve(reference: &Reference, access: &EcrAccess, platform: Option<&Plat
     };
     let top = runtime.block_on(repository.fetch_manifest(session, id))?;
     let digest = top.digest.clone();
-    let files = EcrFiles { session: session.clone(), runtime: runtime.clone(), repository, top };
+    let files = EcrFiles { session: session.clone(), runtime: runtime.clone(), repository, top, retry: retry.clone() };
     let mut image =
         image::resolve_manifest(Box::new(files), &digest, platform).with_context(|| reference.to_string())?;
     if reference.tag.is_some() {
@@ -193,6 +199,7 @@ struct EcrFiles {
     runtime: tokio::runtime::Handle,
     repository: EcrRepository,
     top: FetchedManifest,
+    retry: RetryPolicy,
 }
 
 impl ImageFiles for EcrFiles {
@@ -209,13 +216,7 @@ impl ImageFiles for EcrFiles {
             let digest = Digest::parse(&format!("sha256:{hex}"))?;
             let what = format!("blob {digest} of {}", self.repository.repository);
             let source = PresignedUrl::new(self.session.clone(), self.runtime.clone(), self.repository.clone(), digest);
-            return Ok(Box::new(ResumableBlob::new(
-                http_agent(),
-                Box::new(source),
-                what,
-                None,
-                RetryPolicy::default(),
-            )));
+            return Ok(Box::new(ResumableBlob::new(http_agent(), Box::new(source), what, None, self.retry.clone())));
         }
         bail!("'{name}' is not an ECR blob or manifest name")
     }

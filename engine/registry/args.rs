@@ -1,5 +1,6 @@
 //! The command-line flags for reaching a registry, shared by every command that pulls images.
 
+use super::blob::RetryPolicy;
 use super::{Credentials, RegistryOptions};
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -11,7 +12,8 @@ pub struct RegistryArgs {
     #[arg(long)]
     pub insecure: bool,
     /// Registry user name. Without it, credentials come from $DOCKER_CONFIG/config.json or
-    /// ~/.docker/config.json (`auths` entries; credential helpers are not run).
+    /// ~/.docker/config.json: the credential helper it names for the registry (`credHelpers`,
+    /// `credsStore`; run from PATH), else its `auths` entry.
     #[arg(long, env = "ECR_ENGINE_REGISTRY_USERNAME")]
     pub username: Option<String>,
     /// Registry password or token (prefer --password-stdin: arguments show in process lists).
@@ -20,6 +22,14 @@ pub struct RegistryArgs {
     /// Read the registry password from standard input.
     #[arg(long, requires = "username", conflicts_with = "password")]
     pub password_stdin: bool,
+    /// Never run the docker-credential-* programs Docker's config file names; only its `auths`
+    /// entries are read.
+    #[arg(long, env = "ECR_ENGINE_NO_CREDENTIAL_HELPERS", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_credential_helpers: bool,
+    /// Retries of a blob or manifest download (registry and ECR) after a failed attempt (429,
+    /// 5xx, lost connection) without progress in between, with backoff. Default 7.
+    #[arg(long, env = "ECR_ENGINE_DOWNLOAD_RETRIES")]
+    pub download_retries: Option<u32>,
 }
 
 impl RegistryArgs {
@@ -42,6 +52,11 @@ impl RegistryArgs {
                 Some(Credentials { username: username.clone(), password })
             }
         };
-        Ok(RegistryOptions { insecure: self.insecure, credentials, ..RegistryOptions::default() })
+        Ok(RegistryOptions {
+            insecure: self.insecure,
+            credentials,
+            skip_credential_helpers: self.no_credential_helpers,
+            retry: RetryPolicy::with_retries(self.download_retries.unwrap_or(RetryPolicy::DEFAULT_RETRIES)),
+        })
     }
 }

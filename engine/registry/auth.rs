@@ -1,7 +1,9 @@
-//! Registry authentication: credentials from flags or Docker's config file, and the challenge a
-//! registry answers 401 with (Basic, or Bearer with a token service).
+//! Registry authentication: credentials from flags or Docker's config file (its `auths` entries
+//! or the credential helpers it names), and the challenge a registry answers 401 with (Basic, or
+//! Bearer with a token service).
 
-use anyhow::{Context, Result, bail};
+use super::credential_helper;
+use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Deserialize;
@@ -27,6 +29,25 @@ impl Credentials {
     }
 }
 
+/// What a registry is logged in with.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Login {
+    Password(Credentials),
+    /// An OAuth2 refresh token (Docker's "identity token"), exchanged for access tokens at the
+    /// registry's token service.
+    IdentityToken(String),
+}
+
+impl std::fmt::Debug for Login {
+    // Never print the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Login::Password(credentials) => credentials.fmt(f),
+            Login::IdentityToken(_) => f.write_str("IdentityToken(<redacted>)"),
+        }
+    }
+}
+
 #[derive(Deserialize, Default)]
 struct DockerConfig {
     #[serde(default)]
@@ -41,6 +62,8 @@ struct DockerConfig {
 struct DockerAuth {
     #[serde(default)]
     auth: Option<String>,
+    #[serde(default)]
+    identitytoken: Option<String>,
 }
 
 /// Docker's config file: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
@@ -51,10 +74,15 @@ pub fn docker_config_path() -> Option<PathBuf> {
     }
 }
 
-/// Credentials for `registry` (`host[:port]`) from Docker's config file; `None` when it has none
-/// (a missing file is not an error). Credential helpers are not run: a config that keeps this
-/// registry's credentials in one is an error saying so.
-pub fn docker_config_credentials(path: &Path, registry: &str) -> Result<Option<Credentials>> {
+/// Docker Hub is filed under its v1 index in Docker's config and helpers.
+const DOCKER_HUB_SERVER: &str = "https://index.docker.io/v1/";
+
+/// The login for `registry` (`host[:port]`) from Docker's config file, as the Docker client
+/// finds it: the credential helper `credHelpers[registry]` names, else the `credsStore` one,
+/// else the `auths` entry (`auth` or `identitytoken`). `None` when it has none (a missing file is
+/// not an error; neither is a helper that holds nothing for the registry). With `run_helpers`
+/// false, helpers are skipped and only `auths` is read.
+pub fn docker_config_login(path: &Path, registry: &str, run_helpers: bool) -> Result<Option<Login>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -62,24 +90,36 @@ pub fn docker_config_credentials(path: &Path, registry: &str) -> Result<Option<C
     };
     let config: DockerConfig =
         serde_json::from_str(&text).with_context(|| format!("{} is not a valid Docker config file", path.display()))?;
-    let helper_error = |helper: &str| {
-        anyhow::anyhow!(
-            "{} keeps the credentials for {registry} in the credential helper 'docker-credential-{helper}', which ecr-engine does not run; pass --username and --password (or --password-stdin) instead",
-            path.display()
-        )
+    let (config_host, server_url) = match registry {
+        "docker.io" | "index.docker.io" => ("index.docker.io", DOCKER_HUB_SERVER),
+        other => (other, other),
     };
-    if let Some(helper) = config.cred_helpers.get(registry) {
-        return Err(helper_error(helper));
+    let helper = config
+        .cred_helpers
+        .iter()
+        .find(|(key, _)| auths_key_host(key) == config_host)
+        .map(|(_, helper)| helper)
+        .or(config.creds_store.as_ref())
+        .filter(|helper| !helper.is_empty());
+    if let Some(helper) = helper
+        && run_helpers
+    {
+        let search_path = std::env::var_os("PATH");
+        return credential_helper::get(helper, server_url, search_path.as_deref(), credential_helper::HELPER_TIMEOUT)
+            .map_err(|error| {
+                anyhow!(
+                    "{error}; {} names it for {registry}: fix it, or pass --username and --password, or --no-credential-helpers to read only the file's auths entries",
+                    path.display()
+                )
+            });
     }
-    let entry = config.auths.iter().find(|(key, _)| auths_key_host(key) == registry).map(|(_, entry)| entry);
+    let entry = config.auths.iter().find(|(key, _)| auths_key_host(key) == config_host).map(|(_, entry)| entry);
     let Some(entry) = entry else { return Ok(None) };
-    let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) else {
-        // Docker writes an empty entry when the secret went to the credentials store.
-        return match &config.creds_store {
-            Some(store) => Err(helper_error(store)),
-            None => Ok(None),
-        };
-    };
+    if let Some(token) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+        return Ok(Some(Login::IdentityToken(token.to_string())));
+    }
+    // Docker writes an empty entry when the secret went to a credential helper.
+    let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) else { return Ok(None) };
     let decoded =
         BASE64.decode(auth.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok()).with_context(|| {
             format!("{}: the auth entry for {registry} is not base64 of USER:PASSWORD", path.display())
@@ -87,7 +127,7 @@ pub fn docker_config_credentials(path: &Path, registry: &str) -> Result<Option<C
     let Some((username, password)) = decoded.split_once(':') else {
         bail!("{}: the auth entry for {registry} is not base64 of USER:PASSWORD", path.display());
     };
-    Ok(Some(Credentials { username: username.to_string(), password: password.to_string() }))
+    Ok(Some(Login::Password(Credentials { username: username.to_string(), password: password.to_string() })))
 }
 
 /// `auths` keys come as `host`, `https://host` or `https://host/v1/`.
@@ -182,19 +222,47 @@ mod tests {
         std::fs::write(
             &path,
             format!(
-                r#"{{"auths":{{"https://reg.example.com/v1/":{{"auth":"{auth}"}},"stored.example.com":{{}}}},
-                    "credsStore":"desktop","credHelpers":{{"helped.example.com":"ecr-login"}}}}"#
+                r#"{{"auths":{{"https://reg.example.com/v1/":{{"auth":"{auth}"}},"stored.example.com":{{}},
+                    "oauth.example.com":{{"identitytoken":"refresh-token-1"}},
+                    "https://index.docker.io/v1/":{{"auth":"{auth}"}}}}}}"#
             ),
         )
         .unwrap();
-        let found = docker_config_credentials(&path, "reg.example.com").unwrap().unwrap();
-        assert_eq!((found.username.as_str(), found.password.as_str()), ("alice", "s3:cret"));
-        assert_eq!(docker_config_credentials(&path, "other.example.com").unwrap(), None);
-        let error = docker_config_credentials(&path, "helped.example.com").unwrap_err().to_string();
-        assert!(error.contains("docker-credential-ecr-login") && error.contains("--username"), "{error}");
-        let error = docker_config_credentials(&path, "stored.example.com").unwrap_err().to_string();
-        assert!(error.contains("docker-credential-desktop"), "{error}");
-        assert_eq!(docker_config_credentials(&dir.path().join("none.json"), "reg.example.com").unwrap(), None);
-        assert!(!format!("{found:?}").contains("s3:cret"));
+        let found = docker_config_login(&path, "reg.example.com", true).unwrap().unwrap();
+        let alice = Login::Password(Credentials { username: "alice".into(), password: "s3:cret".into() });
+        assert_eq!(found, alice);
+        assert_eq!(docker_config_login(&path, "docker.io", true).unwrap(), Some(alice));
+        assert_eq!(docker_config_login(&path, "other.example.com", true).unwrap(), None);
+        assert_eq!(docker_config_login(&path, "stored.example.com", true).unwrap(), None);
+        let token = docker_config_login(&path, "oauth.example.com", true).unwrap().unwrap();
+        assert_eq!(token, Login::IdentityToken("refresh-token-1".into()));
+        assert_eq!(docker_config_login(&dir.path().join("none.json"), "reg.example.com", true).unwrap(), None);
+        assert!(!format!("{found:?} {token:?}").contains("s3:cret") && !format!("{token:?}").contains("refresh"));
+    }
+
+    #[test]
+    fn helpers_named_in_the_config_win_unless_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let auth = BASE64.encode("alice:pw");
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{"auths":{{"reg.example.com":{{"auth":"{auth}"}}}},"credsStore":"ecr-engine-absent-store",
+                    "credHelpers":{{"helped.example.com":"../escape"}}}}"#
+            ),
+        )
+        .unwrap();
+        // credsStore covers every host without a credHelpers entry (as in the Docker client).
+        let error = docker_config_login(&path, "reg.example.com", true).unwrap_err().to_string();
+        assert!(
+            error.contains("docker-credential-ecr-engine-absent-store is not on PATH") && error.contains("config.json"),
+            "{error}"
+        );
+        let error = docker_config_login(&path, "helped.example.com", true).unwrap_err().to_string();
+        assert!(error.contains("not a credential helper name"), "{error}");
+        // Skipped helpers leave the auths entries.
+        assert!(docker_config_login(&path, "reg.example.com", false).unwrap().is_some());
+        assert_eq!(docker_config_login(&path, "helped.example.com", false).unwrap(), None);
     }
 }

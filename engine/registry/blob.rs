@@ -34,6 +34,14 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Retries after the first attempt when `--download-retries` is not given.
+    pub const DEFAULT_RETRIES: u32 = 7;
+
+    /// The default policy allowing `retries` attempts after the first (`--download-retries`).
+    pub fn with_retries(retries: u32) -> RetryPolicy {
+        RetryPolicy { max_attempts: retries.saturating_add(1), ..RetryPolicy::default() }
+    }
+
     /// How long to wait after the `failures`-th consecutive failure: the server's `Retry-After`
     /// when it gave one, else exponential backoff.
     pub fn delay(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
@@ -47,7 +55,7 @@ impl RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            max_attempts: 8,
+            max_attempts: Self::DEFAULT_RETRIES + 1,
             initial_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(20),
             max_retry_after: Duration::from_secs(120),
@@ -209,7 +217,7 @@ impl ResumableBlob {
         self.body = None;
         self.failures += 1;
         if self.failures >= self.policy.max_attempts {
-            return Err(self.give_up(format!("{} attempts failed in a row; the last: {reason}", self.failures)));
+            return Err(self.give_up(format!("{}; the last: {reason}", attempts_spent(self.failures))));
         }
         std::thread::sleep(self.policy.delay(self.failures, retry_after));
         Ok(())
@@ -255,6 +263,11 @@ impl Read for ResumableBlob {
     }
 }
 
+/// Why a download stopped retrying, saying how to try longer.
+pub(crate) fn attempts_spent(failures: u32) -> String {
+    format!("{failures} attempts failed in a row (--download-retries allows more)")
+}
+
 /// Whether a failed request is worth repeating: a lost or refused connection or a timeout, not
 /// a TLS or protocol mismatch that would fail the same way again.
 pub(crate) fn transient(error: &ureq::Error) -> bool {
@@ -289,10 +302,22 @@ fn content_range_start(response: &ureq::http::Response<ureq::Body>) -> Option<u6
     range.split('-').next()?.trim().parse().ok()
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is rare for registries and treated as absent).
+/// `Retry-After` (the caller caps it; see `RetryPolicy::delay`).
 pub(crate) fn retry_after(response: &ureq::http::Response<ureq::Body>) -> Option<Duration> {
     let value = response.headers().get("retry-after")?.to_str().ok()?;
-    value.trim().parse().ok().map(Duration::from_secs)
+    parse_retry_after(value, time::OffsetDateTime::now_utc())
+}
+
+/// RFC 9110's two forms: delay-seconds, or an HTTP-date (IMF-fixdate, e.g.
+/// `Sun, 06 Nov 1994 08:49:37 GMT`, which RFC 2822's grammar covers) turned into the time left
+/// from `now`; a date already past means no wait. Anything else is treated as absent.
+fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
+    Some((date - now).try_into().unwrap_or(Duration::ZERO))
 }
 
 /// The start of an error response's body (registries explain themselves in JSON), for messages.
@@ -452,6 +477,21 @@ mod tests {
         let error = blob.read_to_end(&mut Vec::new()).unwrap_err().to_string();
         assert!(error.contains("layer sha256:test") && error.contains("403") && error.contains("127.0.0.1"), "{error}");
         assert!(!error.contains("generation="), "{error}");
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let now = time::macros::datetime!(2026-11-22 06:00:00 UTC);
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("Sun, 22 Nov 2026 06:00:42 GMT", now), Some(Duration::from_secs(42)));
+        assert_eq!(parse_retry_after("Sun, 22 Nov 2026 05:59:00 GMT", now), Some(Duration::ZERO), "already past");
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-3", now), None);
+        // A date a day away is capped like a long delay in seconds.
+        let far = parse_retry_after("Mon, 23 Nov 2026 06:00:00 GMT", now);
+        assert_eq!(far, Some(Duration::from_secs(86_400)));
+        assert_eq!(RetryPolicy::default().delay(1, far), RetryPolicy::default().max_retry_after);
+        assert_eq!(RetryPolicy::with_retries(1).max_attempts, 2);
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! (through `RegistryFiles`, an `ImageFiles` whose reads are downloads).
 
 use super::RemoteName;
-use super::auth::{Challenge, Credentials, TokenResponse, docker_config_credentials, docker_config_path};
-use super::blob::{BlobRequest, ResumableBlob, RetryPolicy, UrlSource, error_body, http_agent, retry_after, transient};
+use super::auth::{Challenge, Credentials, Login, TokenResponse, docker_config_login, docker_config_path};
+use super::blob::{
+    BlobRequest, ResumableBlob, RetryPolicy, UrlSource, attempts_spent, error_body, http_agent, retry_after, transient,
+};
 use super::reference::Reference;
 use crate::digest::Digest;
 use crate::source::ImageFiles;
@@ -26,6 +28,8 @@ pub struct RegistryOptions {
     pub insecure: bool,
     /// From the command line; when absent, Docker's config file is consulted.
     pub credentials: Option<Credentials>,
+    /// Do not run the credential helpers Docker's config file names (`--no-credential-helpers`).
+    pub skip_credential_helpers: bool,
     pub retry: RetryPolicy,
 }
 
@@ -36,7 +40,7 @@ pub struct Client {
     base: String,
     host: String,
     repository: String,
-    credentials: Option<Credentials>,
+    login: Option<Login>,
     retry: RetryPolicy,
     /// How the registry's `/v2/` answered: `None` means it needs no authentication.
     challenge: Option<Challenge>,
@@ -47,22 +51,17 @@ pub struct Client {
 impl Client {
     /// Checks the registry speaks the Distribution API and learns how it authenticates, fetching
     /// a token or checking Basic credentials up front so a wrong password is reported as such.
+    /// Docker's config (and any credential helper it names) is consulted only when the registry
+    /// asks for authentication and no credentials were given.
     pub fn connect(reference: &Reference, options: &RegistryOptions) -> Result<Arc<Client>> {
         let host = reference.api_host().to_string();
-        let credentials = match &options.credentials {
-            Some(credentials) => Some(credentials.clone()),
-            None => match docker_config_path() {
-                Some(path) => docker_config_credentials(&path, &reference.registry)?,
-                None => None,
-            },
-        };
         let scheme = if options.insecure { "http" } else { "https" };
         let mut client = Client {
             agent: http_agent(),
             base: format!("{scheme}://{host}"),
             host,
             repository: reference.repository.clone(),
-            credentials,
+            login: options.credentials.clone().map(Login::Password),
             retry: options.retry.clone(),
             challenge: None,
             tokens: Mutex::new(HashMap::new()),
@@ -74,6 +73,11 @@ impl Client {
                 anyhow!("{} requires authentication with an unsupported scheme ('{header}'); ecr-engine supports Basic and Bearer", client.host)
             })?;
             client.challenge = Some(challenge);
+            if client.login.is_none()
+                && let Some(path) = docker_config_path()
+            {
+                client.login = docker_config_login(&path, &reference.registry, !options.skip_credential_helpers)?;
+            }
             match client.challenge.as_ref().expect("set above") {
                 Challenge::Basic => client.check_basic()?,
                 Challenge::Bearer { .. } => {
@@ -91,9 +95,9 @@ impl Client {
     /// `GET /v2/`, retried on throttling and server errors.
     fn ping(&self, authorization: Option<&str>) -> Result<ureq::http::Response<ureq::Body>> {
         let url = format!("{}/v2/", self.base);
-        self.send(&url, |request| match authorization {
-            Some(value) => request.header("Authorization", value),
-            None => request,
+        self.send(|agent| match authorization {
+            Some(value) => agent.get(&url).header("Authorization", value).call(),
+            None => agent.get(&url).call(),
         })
         .map_err(|error| {
             if self.base.starts_with("https:") {
@@ -106,17 +110,15 @@ impl Client {
         })
     }
 
-    /// One GET with bounded retries for 429, 5xx and connection failures.
+    /// One request (`call` makes it with the agent) with bounded retries for 429, 5xx and
+    /// connection failures.
     fn send(
         &self,
-        url: &str,
-        build: impl Fn(
-            ureq::RequestBuilder<ureq::typestate::WithoutBody>,
-        ) -> ureq::RequestBuilder<ureq::typestate::WithoutBody>,
+        call: impl Fn(&ureq::Agent) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<ureq::http::Response<ureq::Body>> {
         let mut failures = 0;
         loop {
-            let (reason, wait) = match build(self.agent.get(url)).call() {
+            let (reason, wait) = match call(&self.agent) {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     if status != 429 && status < 500 {
@@ -130,18 +132,23 @@ impl Client {
             };
             failures += 1;
             if failures >= self.retry.max_attempts {
-                bail!("{failures} attempts failed in a row; the last: {reason}");
+                bail!("{}; the last: {reason}", attempts_spent(failures));
             }
             std::thread::sleep(self.retry.delay(failures, wait));
         }
     }
 
     fn check_basic(&self) -> Result<()> {
-        let Some(credentials) = &self.credentials else {
-            bail!(
+        let credentials = match &self.login {
+            Some(Login::Password(credentials)) => credentials,
+            Some(Login::IdentityToken(_)) => bail!(
+                "{} requires a username and password (HTTP Basic), but Docker's config holds an identity token for it, which only a Bearer token service accepts; pass --username and --password (or --password-stdin)",
+                self.host
+            ),
+            None => bail!(
                 "{} requires a username and password (HTTP Basic); pass --username and --password (or --password-stdin), or log in with docker login",
                 self.host
-            );
+            ),
         };
         let response = self.ping(Some(&credentials.basic_header()))?;
         match response.status().as_u16() {
@@ -168,25 +175,44 @@ impl Client {
         let Some(Challenge::Bearer { realm, service, .. }) = &self.challenge else {
             bail!("{} did not ask for a Bearer token", self.host);
         };
-        let response = self
-            .send(realm, |request| {
-                let mut request = request.query("scope", &scope);
+        let response = match &self.login {
+            // OAuth2 refresh, as the Docker client does with identity tokens.
+            Some(Login::IdentityToken(refresh_token)) => self.send(|agent| {
+                let mut form = vec![
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token.as_str()),
+                    ("client_id", "ecr-engine"),
+                    ("scope", scope.as_str()),
+                ];
+                if let Some(service) = service {
+                    form.push(("service", service.as_str()));
+                }
+                agent.post(realm).send_form(form)
+            }),
+            login => self.send(|agent| {
+                let mut request = agent.get(realm).query("scope", &scope);
                 if let Some(service) = service {
                     request = request.query("service", service);
                 }
-                match &self.credentials {
-                    Some(credentials) => request.header("Authorization", credentials.basic_header()),
-                    None => request,
+                match login {
+                    Some(Login::Password(credentials)) => {
+                        request.header("Authorization", credentials.basic_header()).call()
+                    }
+                    _ => request.call(),
                 }
-            })
-            .with_context(|| format!("cannot get a token from {realm}"))?;
+            }),
+        }
+        .with_context(|| format!("cannot get a token from {realm}"))?;
         let status = response.status().as_u16();
         if status == 401 || status == 403 {
             let detail = error_body(response);
-            return Err(match &self.credentials {
-                Some(credentials) => anyhow!(
+            return Err(match &self.login {
+                Some(Login::Password(credentials)) => anyhow!(
                     "the token service {realm} rejected the username and password for '{}' (HTTP {status}){detail}; check the credentials",
                     credentials.username
+                ),
+                Some(Login::IdentityToken(_)) => anyhow!(
+                    "the token service {realm} rejected the identity token from Docker's config (HTTP {status}){detail}; log in again, or pass --username and --password"
                 ),
                 None => anyhow!(
                     "the token service {realm} refused an anonymous token for {scope} (HTTP {status}){detail}; pass --username and --password"
@@ -217,7 +243,10 @@ impl Client {
     fn authorization(&self, refresh: bool) -> Result<Option<String>> {
         match &self.challenge {
             None => Ok(None),
-            Some(Challenge::Basic) => Ok(self.credentials.as_ref().map(Credentials::basic_header)),
+            Some(Challenge::Basic) => Ok(match &self.login {
+                Some(Login::Password(credentials)) => Some(credentials.basic_header()),
+                _ => None,
+            }),
             Some(Challenge::Bearer { .. }) => Ok(Some(format!("Bearer {}", self.token(refresh)?))),
         }
     }

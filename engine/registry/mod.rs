@@ -5,9 +5,10 @@ pub mod args;
 pub mod auth;
 pub mod blob;
 pub mod client;
+pub mod credential_helper;
 pub mod reference;
 
-pub use auth::Credentials;
+pub use auth::{Credentials, Login};
 pub use client::RegistryOptions;
 pub use reference::Reference;
 

@@ -28,14 +28,23 @@ pub struct Moto {
     _dir: tempfile::TempDir,
 }
 
+/// What the emulator's presigned-URL blob server does wrong on purpose.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BlobFaults {
+    /// The first presigned URL of each blob is issued already expired.
+    pub expire_first: bool,
+    /// The first this-many blob downloads (of the whole run) are answered 503.
+    pub unavailable_first: usize,
+}
+
 impl Moto {
     /// Starts the emulator; `url_ttl` is how long its presigned URLs stay valid.
     pub fn start(url_ttl: Duration) -> Moto {
-        Moto::start_with(url_ttl, false)
+        Moto::start_with(url_ttl, BlobFaults::default())
     }
 
-    /// With `expire_first`, the first presigned URL of each blob is issued already expired.
-    pub fn start_with(url_ttl: Duration, expire_first: bool) -> Moto {
+    /// With the blob server's presigned URLs failing as `faults` says.
+    pub fn start_with(url_ttl: Duration, faults: BlobFaults) -> Moto {
         let python =
             super::venv::python("moto-venv", &[super::venv::Requirements { text: MOTO_REQUIREMENTS, pip_args: &[] }])
                 .unwrap_or_else(|e| panic!("cannot set up moto (python3-venv and PyPI are needed): {e}"));
@@ -49,7 +58,8 @@ impl Moto {
             .arg(launcher)
             .arg(port.to_string())
             .env("ECR_EMULATOR_URL_TTL", url_ttl.as_secs_f64().to_string())
-            .env("ECR_EMULATOR_EXPIRE_FIRST", if expire_first { "1" } else { "0" })
+            .env("ECR_EMULATOR_EXPIRE_FIRST", if faults.expire_first { "1" } else { "0" })
+            .env("ECR_EMULATOR_UNAVAILABLE_FIRST", faults.unavailable_first.to_string())
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(std::fs::File::create(dir.path().join("moto.err")).unwrap())

@@ -106,15 +106,21 @@ impl Drop for Registry {
 pub enum Fault {
     /// Forward unchanged.
     None,
-    /// Require `Authorization: Bearer` tokens, issued at `/token` for these Basic credentials.
+    /// Require `Authorization: Bearer` tokens, issued at `/token` for these Basic credentials
+    /// (GET), or for the identity token `REFRESH_TOKEN` (OAuth2 POST, grant_type=refresh_token).
     Bearer { user: String, password: String },
     /// Cut the connection halfway through the first response for this blob.
     DropOnce { blob: String },
     /// Answer this many blob requests with 429 (Retry-After: 1) and 503, alternately, first.
     Throttle { times: usize },
+    /// Answer this many blob requests with 503 first.
+    Unavailable { times: usize },
     /// Flip one byte in the middle of every response for this blob.
     Corrupt { blob: String },
 }
+
+/// The identity token (OAuth2 refresh token) the Bearer front's token service accepts.
+pub const REFRESH_TOKEN: &str = "test-refresh-token";
 
 /// One request as the front saw it.
 #[derive(Clone, Debug)]
@@ -146,7 +152,7 @@ impl Front {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let faults_left = match &fault {
-            Fault::Throttle { times } => *times,
+            Fault::Throttle { times } | Fault::Unavailable { times } => *times,
             Fault::DropOnce { .. } => 1,
             _ => 0,
         };
@@ -186,6 +192,7 @@ struct Request {
     method: String,
     path: String,
     headers: Headers,
+    body: Vec<u8>,
 }
 
 impl Request {
@@ -213,7 +220,14 @@ fn read_request(reader: &mut impl BufRead) -> Option<Request> {
         let (name, value) = line.split_once(':')?;
         headers.push((name.trim().to_string(), value.trim().to_string()));
     }
-    Some(Request { method, path, headers })
+    let length = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(Request { method, path, headers, body })
 }
 
 fn respond(stream: &mut TcpStream, status: u16, headers: &[(String, String)], body: &[u8]) -> std::io::Result<()> {
@@ -255,12 +269,21 @@ impl FrontState {
         if let Fault::Bearer { user, password } = &self.fault {
             if request.path.starts_with("/token") {
                 let expected = format!("Basic {}", base64_encode(format!("{user}:{password}").as_bytes()));
-                if request.header("authorization") != Some(expected.as_str()) {
+                let form = String::from_utf8_lossy(&request.body).into_owned();
+                let refreshed = request.method == "POST"
+                    && form.split('&').any(|field| field == "grant_type=refresh_token")
+                    && form.split('&').any(|field| field == format!("refresh_token={REFRESH_TOKEN}"));
+                if !refreshed && request.header("authorization") != Some(expected.as_str()) {
                     respond(stream, 401, &[], b"{\"details\":\"incorrect username or password\"}")?;
                     return Ok(401);
                 }
                 let n = self.tokens_issued.fetch_add(1, Ordering::SeqCst) + 1;
-                let body = format!("{{\"token\":\"test-token-{n}\",\"expires_in\":300}}");
+                // OAuth2 answers name it access_token; the Docker token protocol, token.
+                let body = if refreshed {
+                    format!("{{\"access_token\":\"test-token-{n}\",\"expires_in\":300}}")
+                } else {
+                    format!("{{\"token\":\"test-token-{n}\",\"expires_in\":300}}")
+                };
                 respond(stream, 200, &[("Content-Type".into(), "application/json".into())], body.as_bytes())?;
                 return Ok(200);
             }
@@ -283,13 +306,13 @@ impl FrontState {
                 return Ok(401);
             }
         }
-        if let Fault::Throttle { .. } = &self.fault
+        if let Fault::Throttle { .. } | Fault::Unavailable { .. } = &self.fault
             && request.path.contains("/blobs/")
         {
             let left = self.faults_left.load(Ordering::SeqCst);
             if left > 0 && self.faults_left.compare_exchange(left, left - 1, Ordering::SeqCst, Ordering::SeqCst).is_ok()
             {
-                if left.is_multiple_of(2) {
+                if matches!(self.fault, Fault::Throttle { .. }) && left.is_multiple_of(2) {
                     respond(
                         stream,
                         429,

@@ -9,12 +9,15 @@ closed here by patching moto's own ECR classes before its server starts:
 * GetDownloadUrlForLayer: not implemented by moto; it returns a "presigned" URL on a second
   loopback server of this process, valid for ECR_EMULATOR_URL_TTL seconds (default 3600), that
   serves the kept bytes (Range requests too). With ECR_EMULATOR_EXPIRE_FIRST=1 the first URL
-  issued for each blob is already expired, so clients must ask for a new one. A request to it that carries an Authorization
-  header is refused, as a check that clients send no AWS credentials to presigned URLs.
+  issued for each blob is already expired, so clients must ask for a new one. With
+  ECR_EMULATOR_UNAVAILABLE_FIRST=N the first N blob downloads are answered 503, so clients must
+  retry. A request to it that carries an Authorization header is refused, as a check that clients
+  send no AWS credentials to presigned URLs.
 * Image digests: moto derives them from the layer digests; ECR's digest is the sha256 of the
   manifest bytes, which clients verify.
 
-The blob server's counters are at GET /stats (JSON): downloads per layer digest and URLs issued.
+The blob server's counters are at GET /stats (JSON): downloads per layer digest, URLs issued,
+expired URLs refused and 503s sent.
 """
 
 import hashlib
@@ -34,13 +37,14 @@ from moto.server import main as moto_main
 
 URL_TTL = float(os.environ.get("ECR_EMULATOR_URL_TTL", "3600"))
 EXPIRE_FIRST = os.environ.get("ECR_EMULATOR_EXPIRE_FIRST") == "1"
+UNAVAILABLE_FIRST = int(os.environ.get("ECR_EMULATOR_UNAVAILABLE_FIRST", "0"))
 
 LOCK = threading.Lock()
 # (account, region, repository, digest) -> bytes
 BLOBS = {}
 # token -> (key, expires at)
 URLS = {}
-STATS = {"downloads": {}, "urls_issued": 0, "expired_refused": 0}
+STATS = {"downloads": {}, "urls_issued": 0, "expired_refused": 0, "unavailable_sent": 0}
 
 
 class LayersNotFoundException(ServiceException):
@@ -113,6 +117,10 @@ class BlobHandler(BaseHTTPRequestHandler):
             if entry is None:
                 return self.reply(404, b"unknown URL")
             key, expires = entry
+            if STATS["unavailable_sent"] < UNAVAILABLE_FIRST:
+                STATS["unavailable_sent"] += 1
+                return self.reply(503, b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+                                  "application/xml")
             if time.time() > expires:
                 STATS["expired_refused"] += 1
                 return self.reply(403, b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
