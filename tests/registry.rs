@@ -204,12 +204,20 @@ fn htpasswd_basic_auth_from_flags_and_docker_config() {
     assert_same_as_local(&ok, &p.archive, &p.built[0]);
 }
 
-/// Writes an executable `docker-credential-NAME` shell script into `dir`.
+/// Writes an executable `docker-credential-NAME` shell script into `dir`. A child shell writes
+/// it: had this process held it open for writing, a child another test thread forks at that
+/// moment would inherit the descriptor, and running the script could fail with "Text file busy".
 fn credential_helper(dir: &Path, name: &str, body: &str) {
-    use std::os::unix::fs::PermissionsExt;
+    use std::io::Write as _;
     let path = dir.join(format!("docker-credential-{name}"));
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut writer = std::process::Command::new("sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(&path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writer.stdin.take().unwrap().write_all(format!("#!/bin/sh\n{body}\n").as_bytes()).unwrap();
+    assert!(writer.wait().unwrap().success());
 }
 
 #[test]

@@ -181,14 +181,22 @@ fn run(path: &std::path::Path, server_url: &str, timeout: Duration) -> Result<Ou
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
-    /// A directory holding `docker-credential-NAME` with `script` as its body.
+    /// A directory holding `docker-credential-NAME` with `script` as its body. A child shell
+    /// writes it: had this process held it open for writing, a child another test forks at that
+    /// moment would inherit the descriptor, and running the script could fail with "Text file
+    /// busy" (ETXTBSY).
     fn helper(name: &str, script: &str) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(format!("docker-credential-{name}"));
-        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut writer = Command::new("sh")
+            .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+            .arg(&path)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writer.stdin.take().unwrap().write_all(format!("#!/bin/sh\n{script}\n").as_bytes()).unwrap();
+        assert!(writer.wait().unwrap().success());
         dir
     }
 
