@@ -1,7 +1,7 @@
 //! Amazon ECR end to end against moto on 127.0.0.1 (see tests/common/moto.rs): the real
 //! `ecr-engine` binary inventories repositories, tests the connection, assumes a role chain
 //! with an External ID through moto's STS, and scans images pushed through ECR's upload API,
-//! one by reference and all of a registry with `scan --all`.
+//! one by reference (a multi-platform index too) and all of a registry with `scan --all`.
 
 mod common;
 
@@ -254,6 +254,60 @@ fn scan_from_ecr_matches_the_local_scan() {
     );
 }
 
+/// A multi-platform image, as an OCI index and as a Docker manifest list: the two platforms'
+/// manifests pushed untagged by digest, then the index over them under a tag. BatchGetImage
+/// returns the index (asked for by tag and by digest) and then, by digest, the manifest of the
+/// platform chosen.
+#[test]
+fn platform_is_chosen_from_an_index_in_ecr() {
+    let moto = Moto::start(Duration::from_secs(3600));
+    let ecr = moto.ecr();
+    let amd64 = ImageSpec::new(vec![base_layer(), app_layer("only-on-amd64", "1.0.0")]);
+    let arm64 = ImageSpec::new(vec![base_layer(), app_layer("only-on-arm64", "2.0.0")]);
+    let arm64 = arm64.with_platform("linux", "arm64", Some("v8"));
+    let (expected_amd64, expected_arm64) = (local_packages(&amd64), local_packages(&arm64));
+    assert!(expected_arm64.contains(&("only-on-arm64".into(), "2.0.0".into())), "{expected_arm64:?}");
+    assert!(!expected_arm64.contains(&("only-on-amd64".into(), "1.0.0".into())), "{expected_arm64:?}");
+    for (format, repository, index_media_type) in [
+        (ManifestFormat::Oci, "team/multi-oci", MT_OCI_INDEX),
+        (ManifestFormat::Docker, "team/multi-docker", MT_DOCKER_LIST),
+    ] {
+        let images = [build_image(&amd64, format), build_image(&arm64, format)];
+        let index = build_index(&[(&amd64, &images[0]), (&arm64, &images[1])], format);
+        let index_digest = moto::runtime().block_on(async {
+            ecr.create_repository().repository_name(repository).send().await.unwrap();
+            for image in &images {
+                for (digest, bytes) in image.blobs() {
+                    moto::upload_blob(&ecr, repository, &digest, bytes).await;
+                }
+                moto::put_manifest(&ecr, repository, &image.manifest, &image.built.manifest_media_type, None).await;
+            }
+            moto::put_manifest(&ecr, repository, &index, index_media_type, Some("1.0")).await
+        });
+
+        let by_tag = image_uri(repository, "1.0");
+        let default = cli::run_scan(ecr_command(&moto), &by_tag, &[]);
+        assert_eq!(default.code, 0, "{by_tag}: {} {}", default.stderr, default.errors());
+        assert_eq!(default.packages(), expected_amd64, "{by_tag}");
+        assert_eq!(default.report["image"]["digest"], images[0].built.manifest_digest.as_str(), "{by_tag}");
+
+        for target in [&by_tag, &image_uri(repository, &index_digest)] {
+            let arm = cli::run_scan(ecr_command(&moto), target, &["--platform", "linux/arm64"]);
+            assert_eq!(arm.code, 0, "{target}: {} {}", arm.stderr, arm.errors());
+            assert_eq!(arm.packages(), expected_arm64, "{target}");
+            assert_eq!(arm.report["image"]["digest"], images[1].built.manifest_digest.as_str(), "{target}");
+        }
+
+        let missing = cli::run_scan(ecr_command(&moto), &by_tag, &["--platform", "linux/s390x"]);
+        assert_eq!(missing.code, 1, "{by_tag}: {}", missing.stderr);
+        let error = &missing.stderr;
+        assert!(
+            ["linux/s390x", "available platforms", "linux/amd64", "linux/arm64"].iter().all(|s| error.contains(s)),
+            "{by_tag}: {error}"
+        );
+    }
+}
+
 /// Every blob's first presigned URL is already expired: the scan asks for new ones and still
 /// reads everything; the blob server (which refuses requests carrying an Authorization header)
 /// served every blob, so no AWS credentials went to the presigned URLs.
@@ -328,7 +382,7 @@ fn scan_all_reports_every_image_and_signals_the_broken_one() {
         for (digest, bytes) in &blobs[..2] {
             moto::upload_blob(&ecr, "svc/broken", digest, bytes).await;
         }
-        moto::put_manifest(&ecr, "svc/broken", &broken.manifest, &broken.built.manifest_media_type, "v1").await;
+        moto::put_manifest(&ecr, "svc/broken", &broken.manifest, &broken.built.manifest_media_type, Some("v1")).await;
     });
     let output = ecr_engine(&moto, &["scan", "--all", "--repo", "svc/*", "--format", "json", "--jobs", "2"]);
     assert_eq!(output.status.code(), Some(1), "some image failed: {}", text(&output));

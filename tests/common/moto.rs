@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// moto's last release on PyPI when this was written; `[server]` brings its HTTP server.
-const MOTO_REQUIREMENTS: &str = "moto[server]==5.2.5\n";
+/// moto's last release on PyPI when this was written (`[server]` brings its HTTP server) and
+/// every package it pulls in, each pinned with its hashes (how to refresh: the file's header).
+const MOTO_REQUIREMENTS: &str = include_str!("../emulators/moto-requirements.txt");
 
 /// Credentials moto accepts (it checks none); region of the test registry.
 pub const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -45,9 +46,11 @@ impl Moto {
 
     /// With the blob server's presigned URLs failing as `faults` says.
     pub fn start_with(url_ttl: Duration, faults: BlobFaults) -> Moto {
-        let python =
-            super::venv::python("moto-venv", &[super::venv::Requirements { text: MOTO_REQUIREMENTS, pip_args: &[] }])
-                .unwrap_or_else(|e| panic!("cannot set up moto (python3-venv and PyPI are needed): {e}"));
+        let python = super::venv::python(
+            "moto-venv",
+            &[super::venv::Requirements { text: MOTO_REQUIREMENTS, pip_args: &["--require-hashes"] }],
+        )
+        .unwrap_or_else(|e| panic!("cannot set up moto (python3-venv and PyPI are needed): {e}"));
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("moto.log");
@@ -140,7 +143,7 @@ pub async fn push(ecr: &aws_sdk_ecr::Client, repository: &str, image: &ImageBlob
     for (digest, bytes) in image.blobs() {
         upload_blob(ecr, repository, &digest, bytes).await;
     }
-    put_manifest(ecr, repository, &image.manifest, &image.built.manifest_media_type, tag).await
+    put_manifest(ecr, repository, &image.manifest, &image.built.manifest_media_type, Some(tag)).await
 }
 
 pub async fn upload_blob(ecr: &aws_sdk_ecr::Client, repository: &str, digest: &str, bytes: &[u8]) {
@@ -171,23 +174,22 @@ pub async fn upload_blob(ecr: &aws_sdk_ecr::Client, repository: &str, digest: &s
     assert_eq!(done.layer_digest(), Some(digest), "ECR computed another digest for the blob");
 }
 
+/// PutImage of one manifest under `tag`, or without one by its digest (as `docker buildx`
+/// pushes the platform manifests an index lists). Returns the image digest.
 pub async fn put_manifest(
     ecr: &aws_sdk_ecr::Client,
     repository: &str,
     manifest: &[u8],
     media_type: &str,
-    tag: &str,
+    tag: Option<&str>,
 ) -> String {
     let text = String::from_utf8(manifest.to_vec()).unwrap();
-    let put = ecr
-        .put_image()
-        .repository_name(repository)
-        .image_manifest(&text)
-        .image_manifest_media_type(media_type)
-        .image_tag(tag)
-        .send()
-        .await
-        .expect("PutImage");
+    let call = ecr.put_image().repository_name(repository).image_manifest(&text).image_manifest_media_type(media_type);
+    let call = match tag {
+        Some(tag) => call.image_tag(tag),
+        None => call.image_digest(sha256_digest(manifest)),
+    };
+    let put = call.send().await.expect("PutImage");
     let digest = put.image().and_then(|i| i.image_id()).and_then(|i| i.image_digest()).unwrap().to_string();
     assert_eq!(digest, sha256_digest(manifest), "the emulator's image digest is the manifest's sha256");
     digest

@@ -2,8 +2,8 @@
 
 Usage: python moto_ecr.py PORT
 
-moto (pinned in tests/common/moto.rs) emulates STS and ECR on 127.0.0.1:PORT. Three gaps are
-closed here by patching moto's own ECR classes before its server starts:
+moto (pinned in tests/emulators/moto-requirements.txt) emulates STS and ECR on 127.0.0.1:PORT.
+Three gaps are closed here by patching moto's own ECR classes before its server starts:
 
 * CompleteLayerUpload: moto hashes the uploaded bytes and then throws them away; they are kept.
 * GetDownloadUrlForLayer: not implemented by moto; it returns a "presigned" URL on a second
@@ -14,7 +14,9 @@ closed here by patching moto's own ECR classes before its server starts:
   retry. A request to it that carries an Authorization header is refused, as a check that clients
   send no AWS credentials to presigned URLs.
 * Image digests: moto derives them from the layer digests; ECR's digest is the sha256 of the
-  manifest bytes, which clients verify.
+  manifest bytes, which clients verify. A manifest put by digest (PutImage with imageDigest, as
+  an index's platform manifests are pushed) is stored under that digest unchecked by moto; like
+  ECR, it is refused here unless it is the manifest's sha256.
 
 The blob server's counters are at GET /stats (JSON): downloads per layer digest, URLs issued,
 expired URLs refused and 503s sent.
@@ -51,6 +53,10 @@ class LayersNotFoundException(ServiceException):
     code = "LayersNotFoundException"
 
 
+class ImageDigestDoesNotMatchException(ServiceException):
+    code = "ImageDigestDoesNotMatchException"
+
+
 original_complete = ecr_models.ECRBackend.complete_layer_upload
 
 
@@ -64,8 +70,24 @@ def complete_layer_upload(self, repository_name, upload_id, layer_digests, regis
     return result
 
 
+def manifest_digest(manifest):
+    return "sha256:" + hashlib.sha256(manifest.encode("utf-8")).hexdigest()
+
+
 def create_digest(self):
-    self._image_digest = "sha256:" + hashlib.sha256(self.image_manifest.encode("utf-8")).hexdigest()
+    self._image_digest = manifest_digest(self.image_manifest)
+
+
+original_put_image = ecr_models.ECRBackend.put_image
+
+
+def put_image(self, repository_name, image_manifest, image_tag, image_manifest_mediatype=None, digest=None):
+    actual = manifest_digest(image_manifest)
+    if digest is not None and digest != actual:
+        raise ImageDigestDoesNotMatchException(
+            f"The image digest '{digest}' does not match the manifest's digest '{actual}'"
+        )
+    return original_put_image(self, repository_name, image_manifest, image_tag, image_manifest_mediatype, digest)
 
 
 def get_download_url_for_layer(self):
@@ -141,6 +163,7 @@ class BlobHandler(BaseHTTPRequestHandler):
 
 ecr_models.ECRBackend.complete_layer_upload = complete_layer_upload
 ecr_models.Image._create_digest = create_digest
+ecr_models.ECRBackend.put_image = put_image
 ECRResponse.get_download_url_for_layer = get_download_url_for_layer
 
 BLOB_SERVER = ThreadingHTTPServer(("127.0.0.1", 0), BlobHandler)
