@@ -21,23 +21,6 @@ fn testdata(rel: &str) -> Vec<u8> {
         .expect("plugins/rpm/testdata")
 }
 
-fn shared_fixture(rel: &str) -> Option<Vec<u8>> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(rel);
-    match std::fs::read(&p) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            println!("SKIP: fixture {} not available ({e}); ../shared/fixtures is absent", p.display());
-            None
-        }
-    }
-}
-
-fn scan(spec: &ImageSpec) -> (ScanResult, BuiltImage) {
-    let dir = tempfile::tempdir().unwrap();
-    let built = write_oci_layout(&[(spec, None)], dir.path(), false).remove(0);
-    (cli::scan(&cli::target("oci", dir.path()), &[]), built)
-}
-
 fn assert_complete(result: &ScanResult) {
     assert_eq!(result.code, 0, "exit code; errors: {}; stderr: {}", result.errors(), result.stderr);
     assert_eq!(result.report["complete"], true);
@@ -81,7 +64,7 @@ fn sqlite_rpmdb_upgrade_layer_and_attribution() {
         Layer::zstd(vec![Entry::file("usr/lib/sysimage/rpm/rpmdb.sqlite", testdata("v2/rpmdb.sqlite"))]),
         Layer::plain(vec![Entry::file("srv/app.txt", "unrelated layer")]),
     ]);
-    let (result, built) = scan(&spec);
+    let (result, built) = cli::scan_oci(&spec);
     assert_complete(&result);
     assert_eq!(
         result.packages(),
@@ -128,7 +111,7 @@ fn bdb_rpmdb_removed_by_a_whiteout() {
         Entry::file("var/lib/rpm/Packages", testdata("v2/Packages")),
     ];
     let spec = ImageSpec::new(vec![Layer::gzip(base.clone())]);
-    let (result, built) = scan(&spec);
+    let (result, built) = cli::scan_oci(&spec);
     assert_complete(&result);
     assert_eq!(result.packages().len(), 4);
     let big = result.package("ecr-big");
@@ -137,7 +120,7 @@ fn bdb_rpmdb_removed_by_a_whiteout() {
     assert_eq!(result.report["image"]["os"]["id"], "amzn");
 
     let spec = ImageSpec::new(vec![Layer::gzip(base), Layer::gzip(vec![Entry::whiteout("var/lib/rpm/Packages")])]);
-    let (result, _) = scan(&spec);
+    let (result, _) = cli::scan_oci(&spec);
     assert_complete(&result);
     assert_eq!(result.packages(), Vec::<(String, String)>::new());
     assert_eq!(result.report["image"]["os"]["version_id"], "2");
@@ -172,7 +155,7 @@ fn real_world_databases_in_every_format() {
             return;
         };
         let spec = ImageSpec::new(vec![Layer::gzip(vec![Entry::file(os_path, os_text), Entry::file(path, db)])]);
-        let (result, built) = scan(&spec);
+        let (result, built) = cli::scan_oci(&spec);
         assert_complete(&result);
         assert_eq!(result.packages(), tsv_packages(&String::from_utf8(tsv).unwrap()), "{fixture}");
         assert_eq!(result.report["image"]["os"]["id"], id);
@@ -199,7 +182,7 @@ fn rpm_database_under_a_debian_os() {
         ),
         Entry::file("var/lib/rpm/rpmdb.sqlite", testdata("v1/rpmdb.sqlite")),
     ])]);
-    let (result, _) = scan(&spec);
+    let (result, _) = cli::scan_oci(&spec);
     assert_complete(&result);
     assert_eq!(result.report["image"]["os"]["id"], "debian");
     assert_eq!(result.package("bash")["ecosystem"], "deb");
@@ -240,7 +223,7 @@ fn broken_databases_are_named_and_the_rest_is_kept() {
             Entry::file(path, content),
         ])]);
         let started = Instant::now();
-        let (result, _) = scan(&spec);
+        let (result, _) = cli::scan_oci(&spec);
         assert!(started.elapsed() < Duration::from_secs(60), "{path}: bounded time");
         assert_eq!(result.code, 3, "{path}: incomplete scan; stderr: {}", result.stderr);
         assert_eq!(result.report["complete"], false);

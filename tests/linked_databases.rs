@@ -23,12 +23,6 @@ fn rpm_testdata(rel: &str) -> Vec<u8> {
         .expect("plugins/rpm/testdata")
 }
 
-fn scan(spec: &ImageSpec) -> (ScanResult, BuiltImage) {
-    let dir = tempfile::tempdir().unwrap();
-    let built = write_oci_layout(&[(spec, None)], dir.path(), false).remove(0);
-    (cli::scan(&cli::target("oci", dir.path()), &[]), built)
-}
-
 fn assert_complete(result: &ScanResult) {
     assert_eq!(result.code, 0, "exit code; errors: {}; stderr: {}", result.errors(), result.stderr);
     assert_eq!(result.report["complete"], true);
@@ -102,7 +96,7 @@ fn dpkg_status_linked_from_status_d_is_read_once() {
         Layer::gzip(vec![Entry::file(status, stanzas(&["base-files", "libc6"]))]),
         Layer::gzip(vec![Entry::file("srv/app.txt", "unrelated")]),
     ]);
-    let (result, built) = scan(&spec);
+    let (result, built) = cli::scan_oci(&spec);
     assert_complete(&result);
     assert_eq!(sightings(&result), once_each(&["base-files", "libc6"], status, &built.layer_digests[1]));
 }
@@ -123,7 +117,7 @@ fn directory_replaced_by_a_link_hides_what_it_held() {
             Entry::file(db, rpm_testdata("v1/rpmdb.sqlite")),
         ]),
     ]);
-    let (result, built) = scan(&spec);
+    let (result, built) = cli::scan_oci(&spec);
     assert_complete(&result);
     assert_eq!(sightings(&result), once_each(&["ecr-alpha", "ecr-beta"], db, &built.layer_digests[1]));
     assert_eq!(result.package("ecr-alpha")["version"], "1.0-1.el9", "the new database's version");
@@ -140,7 +134,7 @@ fn linked_site_packages_is_read_once() {
         Entry::symlink("usr/local/lib/python3.12/site-packages", "/opt/venv/lib/python3.12/site-packages"),
         Entry::symlink("usr/lib/python3/dist-packages/demo-1.0.dist-info/METADATA", &format!("/{metadata}")),
     ])]);
-    let (result, built) = scan(&spec);
+    let (result, built) = cli::scan_oci(&spec);
     assert_complete(&result);
     assert_eq!(sightings(&result), once_each(&["demo"], metadata, &built.layer_digests[0]));
 }

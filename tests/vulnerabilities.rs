@@ -317,17 +317,6 @@ fn wolfi_chainguard_and_alpine_advisories_stay_with_their_distribution() {
     assert_eq!(vuln(&alpine, "CVE-2023-5363", "libssl3")["fixed_version"], "3.1.4-r0");
 }
 
-fn shared_fixture(rel: &str) -> Option<Vec<u8>> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(rel);
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) => {
-            println!("SKIP: fixture {} not available ({e}); ../shared/fixtures is absent", path.display());
-            None
-        }
-    }
-}
-
 /// A real CBL-Mariner 2.0 rpmdb (curl and curl-libs 7.76.0-6.cm2, openssl and openssl-libs
 /// 1.1.1k-7.cm2, from source RPMs of the same names). The records are realistic, not real:
 /// Azure Linux's and openEuler's advisories name the source RPM (as openEuler's OESA records on

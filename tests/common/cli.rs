@@ -1,5 +1,6 @@
 //! Runs the real `ecr-engine` binary the way a user does, and reads its JSON report.
 
+use super::image::{BuiltImage, ImageSpec, write_oci_layout};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -93,4 +94,11 @@ pub fn run_scan(mut command: Command, target: &str, extra: &[&str]) -> ScanResul
 
 pub fn target(kind: &str, path: &Path) -> String {
     format!("{kind}:{}", path.display())
+}
+
+/// Writes `spec` as an OCI layout in a temporary directory and scans it with the default plugins.
+pub fn scan_oci(spec: &ImageSpec) -> (ScanResult, BuiltImage) {
+    let dir = tempfile::tempdir().unwrap();
+    let built = write_oci_layout(&[(spec, None)], dir.path(), false).remove(0);
+    (scan(&target("oci", dir.path()), &[]), built)
 }

@@ -1148,3 +1148,16 @@ pub fn layout_descriptors(layout: &Path) -> Vec<(String, String, u64)> {
     visit(layout, &top, &mut out);
     out
 }
+
+/// A file of the shared package-database fixtures (`../shared/fixtures`, see its README), or
+/// `None`, said on stdout, when this checkout has none beside it.
+pub fn shared_fixture(rel: &str) -> Option<Vec<u8>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(rel);
+    match std::fs::read(&path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            println!("SKIP: fixture {} not available ({e}); ../shared/fixtures is absent", path.display());
+            None
+        }
+    }
+}
