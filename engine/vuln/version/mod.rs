@@ -107,6 +107,23 @@ impl Scheme {
     }
 }
 
+/// Orders two texts by a scheme's `order` of what `parse` makes of them; a text that does not
+/// parse sorts before every version, and two such texts by their bytes (how SemVer and PEP 440
+/// place what they reject).
+fn unparsed_first<'a, T>(
+    a: &'a str,
+    b: &'a str,
+    parse: impl Fn(&'a str) -> Option<T>,
+    order: impl Fn(&T, &T) -> Ordering,
+) -> Ordering {
+    match (parse(a), parse(b)) {
+        (Some(x), Some(y)) => order(&x, &y),
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
+        (None, None) => a.as_bytes().cmp(b.as_bytes()),
+    }
+}
+
 /// Compares two runs of ASCII digits by numeric value, without converting them to a machine
 /// integer, so arbitrarily long runs cannot overflow. Leading zeros are ignored; an empty run is 0.
 pub(crate) fn cmp_digit_runs(a: &[u8], b: &[u8]) -> Ordering {

@@ -190,12 +190,7 @@ pub fn is_valid(version: &str) -> bool {
 /// Orders two PyPI versions by PEP 440; text that is not a version sorts first (see the module
 /// documentation).
 pub fn compare(a: &str, b: &str) -> Ordering {
-    match (parse(a), parse(b)) {
-        (Some(x), Some(y)) => compare_parsed(&x, &y),
-        (None, Some(_)) => Ordering::Less,
-        (Some(_), None) => Ordering::Greater,
-        (None, None) => a.as_bytes().cmp(b.as_bytes()),
-    }
+    super::unparsed_first(a, b, parse, compare_parsed)
 }
 
 fn num(a: &str, b: &str) -> Ordering {

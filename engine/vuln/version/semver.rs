@@ -106,12 +106,7 @@ pub fn is_valid(version: &str) -> bool {
 /// Orders two npm versions by SemVer precedence; text that is not a version sorts first (see the
 /// module documentation).
 pub fn compare(a: &str, b: &str) -> Ordering {
-    match (parse(a), parse(b)) {
-        (Some(x), Some(y)) => compare_parsed(&x, &y),
-        (None, Some(_)) => Ordering::Less,
-        (Some(_), None) => Ordering::Greater,
-        (None, None) => a.as_bytes().cmp(b.as_bytes()),
-    }
+    super::unparsed_first(a, b, parse, compare_parsed)
 }
 
 /// SemVer 2.0.0 precedence of two parsed versions.
