@@ -10,16 +10,7 @@ mod common;
 use common::cli::{self, ScanResult};
 use common::image::*;
 use serde_json::Value;
-use std::path::Path;
 use std::time::{Duration, Instant};
-
-const ROCKY_OS_RELEASE: &str = "NAME=\"Rocky Linux\"\nVERSION=\"9.3 (Blue Onyx)\"\nID=\"rocky\"\n\
-ID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.3\"\nPRETTY_NAME=\"Rocky Linux 9.3 (Blue Onyx)\"\n";
-
-fn testdata(rel: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/rpm/testdata").join(rel))
-        .expect("plugins/rpm/testdata")
-}
 
 fn assert_complete(result: &ScanResult) {
     assert_eq!(result.code, 0, "exit code; errors: {}; stderr: {}", result.errors(), result.stderr);
@@ -59,9 +50,9 @@ fn sqlite_rpmdb_upgrade_layer_and_attribution() {
             Entry::file("etc/os-release", ROCKY_OS_RELEASE),
             Entry::file("etc/redhat-release", "Rocky Linux release 9.3 (Blue Onyx)\n"),
             Entry::symlink("var/lib/rpm", "../../usr/lib/sysimage/rpm"),
-            Entry::file("usr/lib/sysimage/rpm/rpmdb.sqlite", testdata("v1/rpmdb.sqlite")),
+            Entry::file("usr/lib/sysimage/rpm/rpmdb.sqlite", rpm_testdata("v1/rpmdb.sqlite")),
         ]),
-        Layer::zstd(vec![Entry::file("usr/lib/sysimage/rpm/rpmdb.sqlite", testdata("v2/rpmdb.sqlite"))]),
+        Layer::zstd(vec![Entry::file("usr/lib/sysimage/rpm/rpmdb.sqlite", rpm_testdata("v2/rpmdb.sqlite"))]),
         Layer::plain(vec![Entry::file("srv/app.txt", "unrelated layer")]),
     ]);
     let (result, built) = cli::scan_oci(&spec);
@@ -108,7 +99,7 @@ fn sqlite_rpmdb_upgrade_layer_and_attribution() {
 fn bdb_rpmdb_removed_by_a_whiteout() {
     let base = vec![
         Entry::file("etc/system-release", "Amazon Linux release 2 (Karoo)\n"),
-        Entry::file("var/lib/rpm/Packages", testdata("v2/Packages")),
+        Entry::file("var/lib/rpm/Packages", rpm_testdata("v2/Packages")),
     ];
     let spec = ImageSpec::new(vec![Layer::gzip(base.clone())]);
     let (result, built) = cli::scan_oci(&spec);
@@ -180,7 +171,7 @@ fn rpm_database_under_a_debian_os() {
             "var/lib/dpkg/status",
             dpkg_status_stanza("bash", "5.2.15-2+b2", "amd64", None, "install ok installed"),
         ),
-        Entry::file("var/lib/rpm/rpmdb.sqlite", testdata("v1/rpmdb.sqlite")),
+        Entry::file("var/lib/rpm/rpmdb.sqlite", rpm_testdata("v1/rpmdb.sqlite")),
     ])]);
     let (result, _) = cli::scan_oci(&spec);
     assert_complete(&result);
@@ -195,8 +186,8 @@ fn rpm_database_under_a_debian_os() {
 /// the file and what is wrong, the scan is incomplete (exit 3), and dpkg's package is kept.
 #[test]
 fn broken_databases_are_named_and_the_rest_is_kept() {
-    let sqlite = testdata("v2/rpmdb.sqlite");
-    let bdb = testdata("v2/Packages");
+    let sqlite = rpm_testdata("v2/rpmdb.sqlite");
+    let bdb = rpm_testdata("v2/Packages");
     // Berkeley DB with an overflow page (type 7) in the middle of a chain linking back to itself.
     let mut bdb_loop = bdb.clone();
     let ps = 4096;

@@ -1161,3 +1161,14 @@ pub fn shared_fixture(rel: &str) -> Option<Vec<u8>> {
         }
     }
 }
+
+/// A Rocky Linux 9.3 `/etc/os-release`.
+pub const ROCKY_OS_RELEASE: &str = "NAME=\"Rocky Linux\"\nVERSION=\"9.3 (Blue Onyx)\"\nID=\"rocky\"\n\
+ID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.3\"\nPRETTY_NAME=\"Rocky Linux 9.3 (Blue Onyx)\"\n";
+
+/// rpmdbs made by real rpm (`plugins/rpm/testdata/make.sh`): v1 holds ecr-alpha 1.0 and
+/// ecr-beta; v2 holds ecr-alpha 1.1, ecr-beta, ecr-big and ecr-libs.
+pub fn rpm_testdata(rel: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/rpm/testdata").join(rel))
+        .expect("plugins/rpm/testdata")
+}
