@@ -11,7 +11,6 @@ mod common;
 use common::cli;
 use common::image::*;
 use serde_json::Value;
-use std::time::Instant;
 
 include!(concat!(env!("OUT_DIR"), "/test_guests.rs"));
 
@@ -30,24 +29,10 @@ fn debian_image(dir: &std::path::Path) {
 
 /// Runs a scan under `/usr/bin/time -v`: (exit code, report, stderr, peak RSS in MiB, seconds).
 fn timed_scan(target: &str, plugins_dir: &std::path::Path) -> (i32, Value, String, u64, f64) {
-    let time_report = tempfile::NamedTempFile::new().unwrap();
-    let scan = cli::command();
-    let mut command = std::process::Command::new("/usr/bin/time");
-    command.arg("-v").arg("-o").arg(time_report.path()).arg(scan.get_program());
-    command.envs(scan.get_envs().filter_map(|(key, value)| Some((key, value?))));
+    let mut command = cli::command();
     command.args(["scan", target, "--format", "json", "--plugins-dir"]).arg(plugins_dir);
-    let started = Instant::now();
-    let output = command.output().expect("/usr/bin/time is needed for this test (.ci/run installs `time`)");
-    let seconds = started.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
-    let time = std::fs::read_to_string(time_report.path()).unwrap();
-    let kib: u64 = time
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("Maximum resident set size (kbytes): "))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no peak RSS in {time}"));
-    (output.status.code().unwrap(), report, stderr, kib / 1024, seconds)
+    let measured = cli::run_measured(&command);
+    (measured.code, measured.report(), measured.stderr.clone(), measured.peak_rss_mib, measured.seconds)
 }
 
 fn plugin<'a>(report: &'a Value, name: &str) -> &'a Value {

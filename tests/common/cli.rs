@@ -92,6 +92,54 @@ pub fn run_scan(mut command: Command, target: &str, extra: &[&str]) -> ScanResul
     ScanResult { code, report, stderr }
 }
 
+/// What a command measured under `/usr/bin/time -v` did.
+pub struct Measured {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    /// Peak resident set size of the process, in MiB.
+    pub peak_rss_mib: u64,
+    pub seconds: f64,
+}
+
+impl Measured {
+    /// The JSON report on stdout (panics with stderr when there is none).
+    pub fn report(&self) -> Value {
+        serde_json::from_slice(&self.stdout).unwrap_or_else(|e| panic!("report is not JSON ({e}); stderr: {}", self.stderr))
+    }
+}
+
+/// Runs `command` (e.g. from [`command`], with its arguments) under `/usr/bin/time -v`, which
+/// measures the real binary's peak memory: how the hostile-input tests bound what the input costs.
+pub fn run_measured(command: &Command) -> Measured {
+    let time_report = tempfile::NamedTempFile::new().unwrap();
+    let mut timed = Command::new("/usr/bin/time");
+    timed.arg("-v").arg("-o").arg(time_report.path()).arg(command.get_program()).args(command.get_args());
+    timed.envs(command.get_envs().filter_map(|(key, value)| Some((key, value?))));
+    for removed in command.get_envs().filter(|(_, value)| value.is_none()) {
+        timed.env_remove(removed.0);
+    }
+    if let Some(dir) = command.get_current_dir() {
+        timed.current_dir(dir);
+    }
+    let started = std::time::Instant::now();
+    let output = timed.output().expect("/usr/bin/time is needed for this test (.ci/run installs `time`)");
+    let seconds = started.elapsed().as_secs_f64();
+    let time = std::fs::read_to_string(time_report.path()).unwrap();
+    let kib: u64 = time
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Maximum resident set size (kbytes): "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS in {time}"));
+    Measured {
+        code: output.status.code().unwrap_or(-1),
+        stdout: output.stdout,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        peak_rss_mib: kib / 1024,
+        seconds,
+    }
+}
+
 pub fn target(kind: &str, path: &Path) -> String {
     format!("{kind}:{}", path.display())
 }
