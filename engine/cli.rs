@@ -14,6 +14,7 @@ use crate::scan::{ScanOptions, Scanner};
 use crate::store::cache::{LayerCache, SqliteLayerCache};
 use crate::store::history::{ScanHistory, ScanRecord};
 use crate::store::{self, AdvisorySource, Store};
+use crate::terminal;
 use crate::vuln::{self, import, matcher::MatchOptions};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -353,10 +354,10 @@ impl PluginArgs {
                 host.plugins().iter().any(|p| p.name == name) || host.load_errors().iter().any(|e| e.name == name);
             if !known {
                 let path = config.path.as_deref().unwrap_or(Path::new(plugins_config::FILE_NAME));
-                eprintln!(
+                terminal::message(&format!(
                     "warning: {} has limits for plugin {name:?}, but no plugin of that name is loaded",
                     path.display()
-                );
+                ));
             }
         }
         Ok(host)
@@ -403,7 +404,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            terminal::message(&format!("error: {error:#}"));
             ExitCode::FAILURE
         }
     }
@@ -422,32 +423,35 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let options = MatchOptions { include_dev: include_dev_deps };
             let results = history::rescan(&store, repository.as_deref(), options, &rules, today)?;
             for warning in rules.expired_warnings(today) {
-                eprintln!("warning: {warning}");
+                terminal::message(&format!("warning: {warning}"));
             }
-            match format {
-                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&results)?),
-                ListFormat::Table => print!("{}", history::rescan_table(&results)),
-            }
+            print_listing(format, &results[..], history::rescan_table)?;
             Ok(policy.failing(results.iter().any(history::Rescanned::has_findings)).unwrap_or(ExitCode::SUCCESS))
         }
         Command::History { repository, format, db } => {
             let scans = existing_store(&db)?.list(repository.as_deref())?;
-            match format {
-                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&scans)?),
-                ListFormat::Table => print!("{}", history::history_table(&scans)),
-            }
+            print_listing(format, &scans[..], history::history_table)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff { a, b, format, db } => {
             let store = existing_store(&db)?;
             let diff = history::diff(&history::find_scan(&store, &a)?, &history::find_scan(&store, &b)?);
-            match format {
-                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&diff)?),
-                ListFormat::Table => print!("{}", history::diff_table(&diff)),
-            }
+            print_listing(format, &diff, history::diff_table)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Cache { command } => run_cache(command),
+    }
+}
+
+/// What the listing commands print: the exact JSON, or the table for people.
+fn print_listing<T: serde::Serialize + ?Sized>(
+    format: ListFormat,
+    data: &T,
+    table: impl Fn(&T) -> String,
+) -> Result<()> {
+    match format {
+        ListFormat::Json => terminal::print_exact(&(serde_json::to_string_pretty(data)? + "\n")),
+        ListFormat::Table => terminal::print(&table(data)),
     }
 }
 
@@ -462,15 +466,15 @@ fn run_cache(command: CacheCommand) -> Result<ExitCode> {
     match command {
         CacheCommand::Status { format, db } => {
             let status = SqliteLayerCache::open(existing_store(&db)?.path())?.status()?;
-            match format {
-                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&status)?),
-                ListFormat::Table => {
-                    println!("Store:        {}", db.path().display());
-                    println!("Layers:       {}", status.entries);
-                    println!("Stored size:  {} bytes", status.stored_bytes);
-                    println!("Blob bytes:   {} bytes a scan need not read", status.blob_bytes);
-                }
-            }
+            print_listing(format, &status, |status| {
+                format!(
+                    "Store:        {}\nLayers:       {}\nStored size:  {} bytes\nBlob bytes:   {} bytes a scan need not read\n",
+                    terminal::for_terminal(&db.path().to_string_lossy()),
+                    status.entries,
+                    status.stored_bytes,
+                    status.blob_bytes
+                )
+            })?;
         }
         CacheCommand::Prune { older_than, max_size, db } => {
             let cache = SqliteLayerCache::open(existing_store(&db)?.path())?;
@@ -482,7 +486,10 @@ fn run_cache(command: CacheCommand) -> Result<ExitCode> {
                 removed += cache.prune_to_size(size)?;
             }
             let status = cache.status()?;
-            println!("removed {removed} cached layers; {} left, {} bytes", status.entries, status.stored_bytes);
+            terminal::print(&format!(
+                "removed {removed} cached layers; {} left, {} bytes\n",
+                status.entries, status.stored_bytes
+            ))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -518,7 +525,10 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode> {
         )?;
         // The history keeps every finding; policy filters only shape this report.
         if let Err(error) = store.record(&ScanRecord::from_report(&report, "scan", data_version.clone())) {
-            eprintln!("warning: the scan of {target} could not be recorded in the history: {error:#}");
+            terminal::message(&format!(
+                "warning: the scan of {} could not be recorded in the history: {error:#}",
+                terminal::for_terminal(target)
+            ));
         }
         policy.apply(&mut report, today);
         Ok(report)
@@ -544,19 +554,20 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode> {
         Some(path) => {
             std::fs::write(path, &rendered)
                 .with_context(|| format!("cannot write the report to {}", path.display()))?;
-            eprintln!(
+            terminal::message(&format!(
                 "{}: {} packages, {} issues{}; report written to {}",
-                target,
+                terminal::for_terminal(target),
                 report.packages.len(),
                 report.issues.len(),
                 if report.complete { "" } else { " (INCOMPLETE)" },
-                path.display()
-            );
+                terminal::for_terminal(&path.to_string_lossy())
+            ));
         }
-        None => print!("{rendered}"),
+        None if args.format == Format::Table => terminal::print(&rendered)?,
+        None => terminal::print_exact(&rendered)?,
     }
     for error in &report.errors {
-        eprintln!("error: {error}");
+        terminal::message(&format!("error: {}", terminal::for_terminal(error)));
     }
     if let Some(code) = args.policy.failing(!report.vulnerabilities.is_empty() || !report.issues.is_empty()) {
         return Ok(code);
@@ -572,7 +583,7 @@ fn run_db(command: DbCommand) -> Result<ExitCode> {
         DbCommand::Import { paths, db } => {
             let mut store = Store::open(&db.path())?;
             let report = import::import_paths(&mut store, &paths)?;
-            print_import(&report, store.path());
+            print_import(&report, store.path())?;
         }
         DbCommand::Update { base_url, ecosystems, db } => {
             let ecosystems = if ecosystems.is_empty() {
@@ -585,9 +596,9 @@ fn run_db(command: DbCommand) -> Result<ExitCode> {
             let work_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
             let (report, notes) = import::update(&mut store, &base_url, &ecosystems, &work_dir)?;
             for note in notes {
-                eprintln!("note: {note}");
+                terminal::message(&format!("note: {note}"));
             }
-            print_import(&report, store.path());
+            print_import(&report, store.path())?;
         }
         DbCommand::Status { format, db } => {
             let path = db.path();
@@ -598,35 +609,40 @@ fn run_db(command: DbCommand) -> Result<ExitCode> {
                 );
             };
             let status = store.status()?;
-            match format {
-                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&status)?),
-                ListFormat::Table => {
-                    println!("Store:      {}", status.path.display());
-                    println!("Advisories: {}", status.advisories);
-                    match &status.last_import {
-                        Some((when, sources)) => println!("Imported:   {when} from {sources}"),
-                        None => println!("Imported:   never"),
+            print_listing(format, &status, |status| {
+                let mut text = format!(
+                    "Store:      {}\nAdvisories: {}\n",
+                    terminal::for_terminal(&status.path.to_string_lossy()),
+                    status.advisories
+                );
+                match &status.last_import {
+                    Some((when, sources)) => {
+                        text += &format!("Imported:   {when} from {}\n", terminal::for_terminal(sources))
                     }
-                    for ecosystem in &status.ecosystems {
-                        println!(
-                            "  {:<24} {:>8} advisories  {:>7} packages",
-                            ecosystem.key, ecosystem.advisories, ecosystem.packages
-                        );
-                    }
+                    None => text += "Imported:   never\n",
                 }
-            }
+                for ecosystem in &status.ecosystems {
+                    text += &format!(
+                        "  {:<24} {:>8} advisories  {:>7} packages\n",
+                        terminal::for_terminal(&ecosystem.key),
+                        ecosystem.advisories,
+                        ecosystem.packages
+                    );
+                }
+                text
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_import(report: &import::ImportReport, path: &Path) {
+fn print_import(report: &import::ImportReport, path: &Path) -> Result<()> {
     for rejection in &report.rejections {
-        eprintln!("skipped: {rejection}");
+        terminal::message(&format!("skipped: {}", terminal::for_terminal(rejection)));
     }
-    println!(
-        "{}: read {} records in {:.1}s ({:.0}/s): {} stored, {} unchanged, {} withdrawn, {} rejected",
-        path.display(),
+    terminal::print(&format!(
+        "{}: read {} records in {:.1}s ({:.0}/s): {} stored, {} unchanged, {} withdrawn, {} rejected\n",
+        terminal::for_terminal(&path.to_string_lossy()),
         report.read,
         report.seconds,
         report.read as f64 / report.seconds.max(1e-9),
@@ -634,7 +650,7 @@ fn print_import(report: &import::ImportReport, path: &Path) {
         report.unchanged,
         report.withdrawn,
         report.rejected
-    );
+    ))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use crate::policy::Policy;
 use crate::report::{OsSection, PackageEntry, Report, Suppressed, VulnerabilityEntry};
 use crate::store::history::{ScanHistory, ScanRecord, ScanSummary, SeverityCounts};
 use crate::store::{AdvisorySource, Store};
+use crate::terminal::for_terminal;
 use crate::vuln::{self, matcher::MatchOptions, version::Scheme};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -95,6 +96,7 @@ pub fn rescan(
     Ok(out)
 }
 
+/// The rescan for people; each value through [`for_terminal`], as in the other tables here.
 pub fn rescan_table(results: &[Rescanned]) -> String {
     let mut out = String::new();
     if results.is_empty() {
@@ -106,14 +108,14 @@ pub fn rescan_table(results: &[Rescanned]) -> String {
             "scan {} (from {}) {}  {} -> {}  +{} new, -{} fixed",
             r.scan_id,
             r.previous_scan_id,
-            r.target,
+            for_terminal(&r.target),
             counts_text(&r.before),
             counts_text(&r.after),
             r.introduced.len(),
             r.fixed.len()
         );
         if !r.issues.is_empty() {
-            let _ = write!(out, "  issues: {}", r.issues.join(", "));
+            let _ = write!(out, "  issues: {}", for_terminal(&r.issues.join(", ")));
         }
         match r.suppressed.vulnerabilities + r.suppressed.issues {
             0 => out.push('\n'),
@@ -137,15 +139,15 @@ pub fn history_table(scans: &[ScanSummary]) -> String {
         "ID", "SCANNED", "KIND", "IMAGE", "DIGEST", "PACKAGES", "CRIT", "HIGH", "MED", "LOW", "UNK"
     );
     for s in scans {
-        let image = s.tags.first().cloned().unwrap_or_else(|| s.target.clone());
-        let digest = s.image_digest.as_deref().map_or("-".to_string(), |d| d.chars().take(19).collect());
+        let image = for_terminal(s.tags.first().unwrap_or(&s.target));
+        let digest = s.image_digest.as_deref().map_or("-".to_string(), |d| for_terminal(d).chars().take(19).collect());
         let c = &s.vulnerabilities;
         let _ = writeln!(
             out,
             "{:>5}  {:<20}  {:<6}  {:<30}  {:<19}  {:>8}  {:>4} {:>4} {:>4} {:>4} {:>4}{}",
             s.id,
-            s.scanned_at,
-            s.kind,
+            for_terminal(&s.scanned_at),
+            for_terminal(&s.kind),
             image,
             digest,
             s.packages,
@@ -306,8 +308,10 @@ fn vulnerability_changes(before: &[VulnerabilityEntry], after: &[VulnerabilityEn
 
 pub fn diff_table(diff: &ScanDiff) -> String {
     let mut out = String::new();
-    let describe =
-        |s: &DiffSide| format!("scan {} {} {}", s.scan_id, s.target, s.image_digest.as_deref().unwrap_or("-"));
+    let describe = |s: &DiffSide| {
+        let digest = s.image_digest.as_deref().unwrap_or("-");
+        format!("scan {} {} {}", s.scan_id, for_terminal(&s.target), for_terminal(digest))
+    };
     let _ = writeln!(out, "From: {}\nTo:   {}", describe(&diff.from), describe(&diff.to));
     for (heading, mark, list) in [
         ("\nVulnerabilities introduced", '+', &diff.vulnerabilities_introduced),
@@ -316,20 +320,35 @@ pub fn diff_table(diff: &ScanDiff) -> String {
         let _ = writeln!(out, "{heading}: {}", list.len());
         for v in list {
             let severity = crate::report::severity_name(v.severity);
-            let _ = writeln!(out, "  {mark} {:<20} {severity:<9} {} {}", v.id, v.package, v.installed_version);
+            let (id, package, version) =
+                (for_terminal(&v.id), for_terminal(&v.package), for_terminal(&v.installed_version));
+            let _ = writeln!(out, "  {mark} {id:<20} {severity:<9} {package} {version}");
         }
     }
     let _ = writeln!(out, "\nPackages added: {}", diff.packages_added.len());
     for p in &diff.packages_added {
-        let _ = writeln!(out, "  + {} {} ({})", p.name, p.version, p.ecosystem);
+        let _ = writeln!(
+            out,
+            "  + {} {} ({})",
+            for_terminal(&p.name),
+            for_terminal(&p.version),
+            for_terminal(&p.ecosystem)
+        );
     }
     let _ = writeln!(out, "Packages removed: {}", diff.packages_removed.len());
     for p in &diff.packages_removed {
-        let _ = writeln!(out, "  - {} {} ({})", p.name, p.version, p.ecosystem);
+        let _ = writeln!(
+            out,
+            "  - {} {} ({})",
+            for_terminal(&p.name),
+            for_terminal(&p.version),
+            for_terminal(&p.ecosystem)
+        );
     }
     let _ = writeln!(out, "Packages changed: {}", diff.packages_changed.len());
     for c in &diff.packages_changed {
-        let _ = writeln!(out, "  ~ {} {} -> {} ({})", c.name, c.from, c.to, c.direction);
+        let (name, from, to) = (for_terminal(&c.name), for_terminal(&c.from), for_terminal(&c.to));
+        let _ = writeln!(out, "  ~ {name} {from} -> {to} ({})", c.direction);
     }
     out
 }

@@ -5,7 +5,12 @@
 //! `layer` (digest check, decode, tar walk, selection) -> `view` (whiteouts, links, the merged
 //! view) -> `plugin` (sandboxed analyzers) -> `report`. `rootfs` reads unpacked root filesystems;
 //! `scan` wires the stages together; `store` keeps vulnerability data, the layer cache and the
-//! scan history, which `history` (rescan, diff) reads; `cli` is the command line.
+//! scan history, which `history` (rescan, diff) reads; `cli` is the command line; `terminal` is
+//! the one way out to a person's terminal.
+
+// Everything for people goes through `terminal`, which escapes what an image could use to rewrite
+// the screen; a stray print! would bypass it.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod aws;
 pub mod cli;
@@ -22,5 +27,6 @@ pub mod rootfs;
 pub mod scan;
 pub mod source;
 pub mod store;
+pub mod terminal;
 pub mod view;
 pub mod vuln;

@@ -8,6 +8,7 @@ use crate::aws::scan_all::{self, ImageOutcome};
 use crate::aws::{self, AwsSession, AwsSettings, EcrAccess, Secret, connection, inventory, pull};
 use crate::cli::EXIT_INCOMPLETE;
 use crate::report::Report;
+use crate::terminal;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -108,9 +109,9 @@ pub fn run_scan_all(
     }
     let outcomes: Vec<ImageOutcome> = scan_all::scan_all(&images, args.jobs, json, scan_one);
     if json {
-        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+        terminal::print_exact(&(serde_json::to_string_pretty(&outcomes)? + "\n"))?;
     } else {
-        print!("{}", scan_all::summary_table(&outcomes));
+        terminal::print(&scan_all::summary_table(&outcomes))?;
     }
     Ok(outcomes)
 }
@@ -191,11 +192,11 @@ pub fn run(command: AwsCommand) -> Result<ExitCode> {
                 inventory::inventory(&session, &regions).await
             })?;
             match args.format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&inventory.rows)?),
-                Format::Table => print!("{}", inventory::render_table(&inventory.rows)),
+                Format::Json => terminal::print_exact(&(serde_json::to_string_pretty(&inventory.rows)? + "\n"))?,
+                Format::Table => terminal::print(&inventory::render_table(&inventory.rows))?,
             }
             for line in inventory.problems() {
-                eprintln!("{line}");
+                terminal::message(&line);
             }
             Ok(if inventory.is_complete() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_INCOMPLETE) })
         }
@@ -203,8 +204,8 @@ pub fn run(command: AwsCommand) -> Result<ExitCode> {
             let settings = args.aws.settings()?.resolve()?;
             let steps = runtime.block_on(connection::test_connection(settings));
             match args.format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&steps)?),
-                Format::Table => print!("{}", connection::render(&steps)),
+                Format::Json => terminal::print_exact(&(serde_json::to_string_pretty(&steps)? + "\n"))?,
+                Format::Table => terminal::print(&connection::render(&steps))?,
             }
             Ok(if connection::all_passed(&steps) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }

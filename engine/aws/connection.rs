@@ -4,6 +4,7 @@
 use crate::aws::errors::{Failure, assume_role_failure, classify, detail, ecr_failure};
 use crate::aws::role_chain::{assume_role, signing_with};
 use crate::aws::{AwsSession, ResolvedSettings, base_config};
+use crate::terminal::for_terminal;
 use anyhow::{Result, anyhow};
 use serde::Serialize;
 
@@ -202,7 +203,7 @@ pub fn render(steps: &[Step]) -> String {
     let width = steps.iter().map(|s| s.check.len()).max().unwrap_or(0);
     let mut out = String::new();
     for step in steps {
-        out.push_str(&format!("{:<7} {:<width$}  {}\n", step.status, step.check, step.detail));
+        out.push_str(&format!("{:<7} {:<width$}  {}\n", step.status, step.check, for_terminal(&step.detail)));
     }
     let failed = steps.iter().filter(|s| s.status == "FAIL").count();
     out.push_str(&if failed == 0 { "all checks passed\n".to_string() } else { format!("{failed} check(s) failed\n") });

@@ -258,7 +258,7 @@ fn principal_is_anyone(principal: &Value) -> bool {
 
 /// The rows as a fixed-width table; policy text and tags are summarized (JSON has them whole).
 /// `?` marks a field a failed call left unknown, and when any row is incomplete a last column
-/// names the permissions its failed calls need.
+/// names the permissions its failed calls need. Cells go through `terminal::table`'s escaping.
 pub fn render_table(rows: &[RepositoryRow]) -> String {
     let any_incomplete = rows.iter().any(|r| !r.errors.is_empty());
     let mut header =
@@ -304,22 +304,8 @@ pub fn render_table(rows: &[RepositoryRow]) -> String {
             cells
         })
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in &table {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
     let mut out = String::new();
-    let mut line = |cells: &[String]| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        out.push_str(padded.join("  ").trim_end());
-        out.push('\n');
-    };
-    line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
-    for row in &table {
-        line(row);
-    }
+    crate::terminal::table(&mut out, "", &header, &table);
     let incomplete = rows.iter().filter(|r| !r.errors.is_empty()).count();
     out.push_str(&if incomplete == 0 {
         format!("{} repositories\n", rows.len())

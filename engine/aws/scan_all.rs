@@ -4,6 +4,7 @@
 
 use crate::aws::discover::DiscoveredImage;
 use crate::report::Report;
+use crate::terminal::{self, for_terminal};
 use anyhow::Result;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -118,7 +119,7 @@ impl Progress {
     fn start(&self, label: &str) -> Option<ProgressBar> {
         let (multi, _) = self.bars.as_ref()?;
         let bar = multi.add(ProgressBar::new_spinner());
-        bar.set_message(format!("scanning {label}"));
+        bar.set_message(format!("scanning {}", for_terminal(label)));
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         Some(bar)
     }
@@ -129,20 +130,20 @@ impl Progress {
             "[{done}/{}] {} {}: {} packages, {} vulnerabilities, {} issues{}",
             self.total,
             outcome.status,
-            outcome.image,
+            for_terminal(&outcome.image),
             outcome.packages,
             outcome.vulnerabilities,
             outcome.issues,
-            outcome.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+            outcome.error.as_deref().map(|e| format!(" ({})", for_terminal(e))).unwrap_or_default()
         );
         match (&self.bars, bar) {
             (Some((multi, overall)), Some(bar)) => {
                 bar.finish_and_clear();
                 multi.remove(&bar);
                 overall.inc(1);
-                let _ = multi.println(line);
+                let _ = multi.println(terminal::message_for_terminal(&line));
             }
-            _ => eprintln!("{line}"),
+            _ => terminal::message(&line),
         }
     }
 
@@ -153,9 +154,10 @@ impl Progress {
     }
 }
 
-/// The end-of-run table: one row per image, then the count of failures.
+/// The end-of-run table: one row per image, then the count of failures; names and errors through
+/// [`for_terminal`].
 pub fn summary_table(outcomes: &[ImageOutcome]) -> String {
-    let width = outcomes.iter().map(|o| o.image.len()).max().unwrap_or(5).max(5);
+    let width = outcomes.iter().map(|o| for_terminal(&o.image).chars().count()).max().unwrap_or(5).max(5);
     let mut out = format!(
         "{:<width$}  {:<10}  {:>8}  {:>6}  {:>6}  {:>7}  ERROR\n",
         "IMAGE", "STATUS", "PACKAGES", "VULNS", "ISSUES", "SECONDS"
@@ -163,13 +165,13 @@ pub fn summary_table(outcomes: &[ImageOutcome]) -> String {
     for o in outcomes {
         out.push_str(&format!(
             "{:<width$}  {:<10}  {:>8}  {:>6}  {:>6}  {:>7.1}  {}\n",
-            o.image,
+            for_terminal(&o.image),
             o.status,
             o.packages,
             o.vulnerabilities,
             o.issues,
             o.seconds,
-            o.error.as_deref().unwrap_or("")
+            for_terminal(o.error.as_deref().unwrap_or(""))
         ));
     }
     let failed = outcomes.iter().filter(|o| o.failed()).count();

@@ -6,6 +6,7 @@ use crate::image::Platform;
 use crate::layer::LayerLimits;
 use crate::plugin::{self, Limits, RunStatus};
 use crate::scan::{self, ScanOptions};
+use crate::terminal::{self, for_terminal};
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use std::io::BufRead;
@@ -55,17 +56,16 @@ pub(super) fn run(command: PluginsCommand) -> Result<ExitCode> {
     match command {
         PluginsCommand::List(args) => {
             let host = args.load(Limits::default().max_file_bytes)?;
-            print!("{}", plugin::describe_plugins(&host));
+            terminal::print(&plugin::describe_plugins(&host))?;
         }
         PluginsCommand::New { name, path } => {
             let dir = path.unwrap_or_else(|| PathBuf::from(&name));
             create_crate(&name, &dir)?;
-            println!(
-                "created plugin {name} in {}\n  cargo test                        # its tests, natively\n  \
-                 ecr-engine plugins build {}   # build it and install it into the plugins directory",
-                dir.display(),
-                dir.display()
-            );
+            let dir = for_terminal(&dir.to_string_lossy()).into_owned();
+            terminal::print(&format!(
+                "created plugin {name} in {dir}\n  cargo test                        # its tests, natively\n  \
+                 ecr-engine plugins build {dir}   # build it and install it into the plugins directory\n"
+            ))?;
         }
         PluginsCommand::Build { dir, plugins } => build(&dir, &plugins)?,
         PluginsCommand::Test { plugin, target, platform, max_file_size, plugins } => {
@@ -160,13 +160,13 @@ fn build(dir: &Path, args: &PluginArgs) -> Result<()> {
     let installed = plugins_dir.join(format!("{}.wasm", descriptor.name));
     std::fs::copy(&wasm, &installed)
         .with_context(|| format!("cannot copy {} to {}", wasm.display(), installed.display()))?;
-    println!(
-        "installed {} {} (contract {}) as {}",
-        descriptor.name,
-        descriptor.version,
+    terminal::print(&format!(
+        "installed {} {} (contract {}) as {}\n",
+        for_terminal(&descriptor.name),
+        for_terminal(&descriptor.version),
         descriptor.contract_version,
-        installed.display()
-    );
+        for_terminal(&installed.to_string_lossy())
+    ))?;
     Ok(())
 }
 
@@ -233,9 +233,9 @@ fn test(plugin: &str, target: &str, platform: Option<&str>, max_file_size: u64, 
     // A plugin that could not load has no run on the view; its load error says why.
     runs.extend(host.load_errors().iter().map(plugin::PluginRun::from));
     for warning in &report.warnings {
-        eprintln!("warning: {warning}");
+        terminal::message(&format!("warning: {}", for_terminal(warning)));
     }
-    println!("{}", serde_json::to_string_pretty(&runs)?);
+    terminal::print_exact(&(serde_json::to_string_pretty(&runs)? + "\n"))?;
     let ok = runs.iter().all(|run| run.status == RunStatus::Ok);
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(EXIT_INCOMPLETE) })
 }

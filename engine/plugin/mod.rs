@@ -524,8 +524,10 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
-/// A human-readable listing of the loaded plugins and the load errors (`plugins list`).
+/// A human-readable listing of the loaded plugins and the load errors (`plugins list`); what a
+/// plugin says of itself, and its file's path, through [`for_terminal`].
 pub fn describe_plugins(host: &PluginHost) -> String {
+    use crate::terminal::for_terminal;
     let mut text = String::new();
     if host.plugins.is_empty() {
         text.push_str("no plugins loaded\n");
@@ -535,18 +537,29 @@ pub fn describe_plugins(host: &PluginHost) -> String {
         let _ = writeln!(
             text,
             "{} {} (contract {}, {}, {cache}, sha256:{})\n  {}\n  patterns: {}\n  limits: {}",
-            plugin.name,
-            plugin.version,
+            for_terminal(&plugin.name),
+            for_terminal(&plugin.version),
             plugin.contract_version,
-            plugin.source,
+            for_terminal(&plugin.source.to_string()),
             plugin.sha256,
-            plugin.description,
-            if plugin.patterns.is_empty() { "(none)".to_owned() } else { plugin.patterns.join(", ") },
+            for_terminal(&plugin.description),
+            if plugin.patterns.is_empty() {
+                "(none)".into()
+            } else {
+                for_terminal(&plugin.patterns.join(", ")).into_owned()
+            },
             runnable.limits,
         );
     }
     for error in &host.load_errors {
-        let _ = writeln!(text, "{} ({}): {}: {}", error.name, error.source, error.status, error.error);
+        let _ = writeln!(
+            text,
+            "{} ({}): {}: {}",
+            for_terminal(&error.name),
+            for_terminal(&error.source.to_string()),
+            error.status,
+            for_terminal(&error.error)
+        );
     }
     text
 }

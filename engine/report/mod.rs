@@ -6,6 +6,7 @@ use crate::layer::LayerContents;
 use crate::model::{Finding, Severity};
 use crate::plugin::RunStatus;
 use crate::scan::{Analysis, PackageKey};
+use crate::terminal::{self, for_terminal};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -352,17 +353,19 @@ impl Report {
         }
     }
 
+    /// The report for people. Every value in it comes through [`for_terminal`] (the cells in
+    /// [`terminal::table`]), so image content can neither act on the terminal nor break a row.
     pub fn to_table(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "Target:    {}", self.target);
+        let _ = writeln!(out, "Target:    {}", for_terminal(&self.target));
         if let Some(digest) = &self.image.digest {
             let platform = self.image.platform.as_deref().unwrap_or("?");
-            let _ = writeln!(out, "Image:     {digest} ({platform})");
+            let _ = writeln!(out, "Image:     {} ({})", for_terminal(digest), for_terminal(platform));
         }
         let os = self.image.os.as_ref().map_or("unknown".to_string(), |os| {
             os.pretty_name.clone().unwrap_or_else(|| format!("{} {}", os.id, os.version_id))
         });
-        let _ = writeln!(out, "OS:        {os}");
+        let _ = writeln!(out, "OS:        {}", for_terminal(&os));
         if !self.image.layers.is_empty() {
             let _ = writeln!(
                 out,
@@ -377,7 +380,7 @@ impl Report {
         for package in &self.packages {
             *by_ecosystem.entry(&package.ecosystem).or_default() += 1;
         }
-        let counts: Vec<String> = by_ecosystem.iter().map(|(e, n)| format!("{e} {n}")).collect();
+        let counts: Vec<String> = by_ecosystem.iter().map(|(e, n)| format!("{} {n}", for_terminal(e))).collect();
         let _ = writeln!(
             out,
             "\nPackages: {} ({})",
@@ -398,7 +401,7 @@ impl Report {
                 ]
             })
             .collect();
-        table(&mut out, &["ECOSYSTEM", "NAME", "VERSION", "SOURCE", "ARCH", "LAYER"], &rows);
+        terminal::table(&mut out, "  ", &["ECOSYSTEM", "NAME", "VERSION", "SOURCE", "ARCH", "LAYER"], &rows);
         let _ = writeln!(out, "\nVulnerabilities: {} ({})", self.vulnerabilities.len(), self.severity_counts());
         let rows: Vec<Vec<String>> = self
             .vulnerabilities
@@ -415,7 +418,7 @@ impl Report {
             })
             .collect();
         if !rows.is_empty() {
-            table(&mut out, &["SEVERITY", "ID", "PACKAGE", "INSTALLED", "FIXED", "LAYER"], &rows);
+            terminal::table(&mut out, "  ", &["SEVERITY", "ID", "PACKAGE", "INSTALLED", "FIXED", "LAYER"], &rows);
         }
         if !self.issues.is_empty() {
             let _ = writeln!(out, "\nIssues: {}", self.issues.len());
@@ -431,7 +434,7 @@ impl Report {
                     ]
                 })
                 .collect();
-            table(&mut out, &["SEVERITY", "ID", "TITLE", "PATH"], &rows);
+            terminal::table(&mut out, "  ", &["SEVERITY", "ID", "TITLE", "PATH"], &rows);
         }
         let _ = writeln!(out, "\nPlugins:");
         let rows: Vec<Vec<String>> = self
@@ -448,12 +451,12 @@ impl Report {
                 ]
             })
             .collect();
-        table(&mut out, &["NAME", "VERSION", "STATUS", "TIME", "CPU", "ERROR"], &rows);
+        terminal::table(&mut out, "  ", &["NAME", "VERSION", "STATUS", "TIME", "CPU", "ERROR"], &rows);
         for warning in &self.warnings {
-            let _ = writeln!(out, "warning: {warning}");
+            let _ = writeln!(out, "warning: {}", for_terminal(warning));
         }
         for error in &self.errors {
-            let _ = writeln!(out, "error: {error}");
+            let _ = writeln!(out, "error: {}", for_terminal(error));
         }
         let _ = writeln!(
             out,
@@ -533,21 +536,4 @@ fn human_bytes(bytes: u64) -> String {
         unit += 1;
     }
     if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
-}
-
-fn table(out: &mut String, headers: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| -> String {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        padded.join("  ").trim_end().to_string()
-    };
-    let _ = writeln!(out, "  {}", line(headers.to_vec()));
-    for row in rows {
-        let _ = writeln!(out, "  {}", line(row.iter().map(String::as_str).collect()));
-    }
 }
