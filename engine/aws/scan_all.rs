@@ -178,3 +178,30 @@ pub fn summary_table(outcomes: &[ImageOutcome]) -> String {
     out.push_str(&format!("{} images scanned, {failed} failed or incomplete\n", outcomes.len()));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_shows_controls_in_names_and_errors_as_escapes() {
+        let outcome = |image: &str, error: Option<&str>| ImageOutcome {
+            image: image.to_string(),
+            target: String::new(),
+            tags: Vec::new(),
+            status: if error.is_some() { "failed" } else { "ok" },
+            packages: 1,
+            vulnerabilities: 0,
+            issues: 0,
+            seconds: 0.5,
+            error: error.map(str::to_string),
+            report: None,
+        };
+        let table = summary_table(&[outcome("repo:\u{1b}[2J", Some("bad\r\nfake")), outcome("a/b:1", None)]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4, "{table}");
+        assert!(lines[1].starts_with("repo:\\u{1b}[2J  failed") && lines[1].ends_with("bad\\r\\nfake"), "{table}");
+        // The column is as wide as the name as shown.
+        assert!(lines[2].starts_with(&format!("{:<14}  ok", "a/b:1")), "{table}");
+    }
+}

@@ -1,11 +1,12 @@
 //! Terminal injection: image content that holds escape sequences (set the window title, clear the
 //! screen), carriage returns, line breaks, C1 controls and bidi overrides reaches the terminal only
 //! as visible escapes, in the table on stdout and in the messages on stderr of `scan`, `history`,
-//! `diff` and `plugins test`; the JSON keeps the exact values.
+//! `diff`, `rescan` and `plugins test`; the JSON keeps the exact values.
 
 use crate::common::cli;
 use crate::common::image::*;
-use serde_json::Value;
+use crate::common::osv::{import_into, range};
+use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Output;
 
@@ -110,13 +111,22 @@ fn the_scan_table_and_messages_show_escapes_and_the_json_keeps_the_exact_values(
 }
 
 #[test]
-fn history_and_diff_show_escapes() {
+fn history_diff_and_rescan_show_escapes() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.db");
-    let clean = ImageSpec::new(vec![Layer::gzip(vec![Entry::file(
-        "var/lib/dpkg/status",
-        dpkg_status_stanza("bash", "5.2.15-2+b2", "amd64", None, "install ok installed"),
-    )])]);
+    // Advisory data is input too: an id with the same controls.
+    let advisory = format!("DEBIAN-CVE-2099-0100{NASTY}");
+    let record = json!({"id": advisory, "modified": "2024-01-01T00:00:00Z",
+        "affected": [{"package": {"ecosystem": "Debian:12", "name": "bash"},
+                      "ranges": range(json!([{"introduced": "0"}, {"fixed": "5.2.21-2"}]))}]});
+    import_into(&db, &dir.path().join("osv"), &[record]);
+    let clean = ImageSpec::new(vec![Layer::gzip(vec![
+        Entry::file("etc/os-release", os_release("debian", "12", "Debian GNU/Linux 12 (bookworm)")),
+        Entry::file(
+            "var/lib/dpkg/status",
+            dpkg_status_stanza("bash", "5.2.15-2+b2", "amd64", None, "install ok installed"),
+        ),
+    ])]);
     let empty_plugins = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| -> Output {
         let mut command = cli::command();
@@ -126,14 +136,25 @@ fn history_and_diff_show_escapes() {
         }
         command.output().unwrap()
     };
-    for (spec, tag, name) in
-        [(&clean, "app:1", "clean.tar"), (&hostile_image(), &format!("app:2{NASTY}") as &str, "evil.tar")]
+    let evil_tag = format!("app:2{NASTY}");
+    // The archive's file name (the target) carries the controls too.
+    let evil_archive = dir.path().join(format!("evil{NASTY}.tar"));
+    let mut tables = Vec::new();
+    for (spec, tag, archive) in
+        [(&clean, "app:1", dir.path().join("clean.tar")), (&hostile_image(), &evil_tag, evil_archive)]
     {
-        let archive = dir.path().join(name);
         write_docker_archive(spec, &[tag], &archive);
-        let scan = run(&["scan", &cli::target("docker-archive", &archive), "--format", "json"]);
-        assert!(matches!(scan.status.code(), Some(0 | 3)), "{}", text(&scan).1);
+        let scan = run(&["scan", &cli::target("docker-archive", &archive)]);
+        let (stdout, stderr) = text(&scan);
+        assert!(matches!(scan.status.code(), Some(0 | 3)), "{stderr}");
+        assert_inert("the table", &stdout);
+        assert_inert("stderr", &stderr);
+        tables.push(stdout);
     }
+    let vulnerability = line_with(&tables[0], &format!("DEBIAN-CVE-2099-0100{NASTY_SHOWN}"));
+    assert!(vulnerability.contains("bash") && vulnerability.contains("5.2.21-2"), "{}", tables[0]);
+    assert!(tables[1].starts_with(&format!("Target:    docker-archive:{}", dir.path().display())), "{}", tables[1]);
+    assert!(line_with(&tables[1], "Target:").ends_with(&format!("evil{NASTY_SHOWN}.tar")), "{}", tables[1]);
 
     let history = run(&["history"]);
     let (stdout, stderr) = text(&history);
@@ -141,18 +162,29 @@ fn history_and_diff_show_escapes() {
     assert_inert("the history", &stdout);
     assert!(line_with(&stdout, &format!("app:2{NASTY_SHOWN}")).trim_start().starts_with('2'), "{stdout}");
     let json: Value = serde_json::from_slice(&run(&["history", "--format", "json"]).stdout).unwrap();
-    assert_eq!(json[1]["tags"][0], format!("app:2{NASTY}"));
+    assert_eq!(json[1]["tags"][0], evil_tag);
 
     let diff = run(&["diff", "1", "2"]);
     let (stdout, stderr) = text(&diff);
     assert_eq!(diff.status.code(), Some(0), "{stderr}");
     assert_inert("the diff", &stdout);
-    let added = line_with(&stdout, &format!("evil{NASTY_SHOWN}"));
-    assert!(added.starts_with("  + ") && added.contains(&format!("1.0{NASTY_SHOWN}")), "{stdout}");
+    let added = line_with(&stdout, &format!("  + evil{NASTY_SHOWN}"));
+    assert!(added.ends_with(&format!(" 1.0{NASTY_SHOWN} (deb)")), "{stdout}");
+    let fixed = line_with(&stdout, &format!("  - DEBIAN-CVE-2099-0100{NASTY_SHOWN}"));
+    assert!(fixed.ends_with(" bash 5.2.15-2+b2"), "{stdout}");
+    assert!(line_with(&stdout, "To:").contains(&format!("evil{NASTY_SHOWN}.tar")), "{stdout}");
     let json: Value = serde_json::from_slice(&run(&["diff", "1", "2", "--format", "json"]).stdout).unwrap();
     let names: Vec<&str> =
         json["packages_added"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert!(names.contains(&format!("evil{NASTY}").as_str()), "{names:?}");
+    assert_eq!(json["vulnerabilities_fixed"][0]["id"], advisory);
+
+    let rescan = run(&["rescan"]);
+    let (stdout, stderr) = text(&rescan);
+    assert_eq!(rescan.status.code(), Some(0), "{stderr}");
+    assert_inert("the rescan", &stdout);
+    assert_inert("stderr", &stderr);
+    assert!(line_with(&stdout, &format!("evil{NASTY_SHOWN}.tar")).starts_with("scan "), "{stdout}");
 }
 
 #[test]
