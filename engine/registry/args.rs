@@ -1,10 +1,12 @@
 //! The command-line flags for reaching a registry, shared by every command that pulls images.
 
-use super::blob::RetryPolicy;
+use super::blob::{MinProgress, RetryPolicy};
 use super::{Credentials, RegistryOptions};
+use crate::cli::{parse_duration, parse_size};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::io::Read;
+use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub struct RegistryArgs {
@@ -27,9 +29,33 @@ pub struct RegistryArgs {
     #[arg(long, env = "ECR_ENGINE_NO_CREDENTIAL_HELPERS", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_credential_helpers: bool,
     /// Retries of a blob or manifest download (registry and ECR) after a failed attempt (429,
-    /// 5xx, lost connection) without progress in between, with backoff. Default 7.
+    /// 5xx, lost connection, idle or too slow) without progress in between, with backoff.
+    /// Default 7.
     #[arg(long, env = "ECR_ENGINE_DOWNLOAD_RETRIES")]
     pub download_retries: Option<u32>,
+    /// A download attempt during which no byte arrives for this long ends (then it is retried),
+    /// e.g. 60s, 2m. Default 60s.
+    #[arg(long, env = "ECR_ENGINE_DOWNLOAD_IDLE_TIMEOUT", value_parser = parse_duration)]
+    pub download_idle_timeout: Option<u64>,
+    /// SIZE/DURATION: a download attempt that receives less than SIZE in DURATION ends (then it
+    /// is retried), e.g. 10K/30s. Default 10K/30s.
+    #[arg(long, env = "ECR_ENGINE_DOWNLOAD_MIN_PROGRESS", value_parser = parse_min_progress)]
+    pub download_min_progress: Option<MinProgress>,
+    /// The most time one blob or manifest download may take, every retry and wait included
+    /// (time spent decoding what arrived does not count), e.g. 30m, 2h. Default 30m.
+    #[arg(long, env = "ECR_ENGINE_DOWNLOAD_DEADLINE", value_parser = parse_duration)]
+    pub download_deadline: Option<u64>,
+}
+
+/// `10K/30s`: a size and a duration (see `--download-min-progress`).
+fn parse_min_progress(text: &str) -> Result<MinProgress, String> {
+    let (size, window) =
+        text.split_once('/').ok_or_else(|| format!("'{text}' is not a size per duration like 10K/30s"))?;
+    let window = parse_duration(window)?;
+    if window == 0 {
+        return Err(format!("'{text}': the duration must be at least 1s"));
+    }
+    Ok(MinProgress { bytes: parse_size(size)?, window: Duration::from_secs(window) })
 }
 
 impl RegistryArgs {
@@ -56,7 +82,18 @@ impl RegistryArgs {
             insecure: self.insecure,
             credentials,
             skip_credential_helpers: self.no_credential_helpers,
-            retry: RetryPolicy::with_retries(self.download_retries.unwrap_or(RetryPolicy::DEFAULT_RETRIES)),
+            retry: self.retry_policy(),
         })
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        let seconds = |flag: Option<u64>, default: Duration| flag.map_or(default, Duration::from_secs);
+        RetryPolicy {
+            max_attempts: self.download_retries.unwrap_or(RetryPolicy::DEFAULT_RETRIES).saturating_add(1),
+            idle_timeout: seconds(self.download_idle_timeout, RetryPolicy::DEFAULT_IDLE_TIMEOUT),
+            min_progress: self.download_min_progress.unwrap_or(RetryPolicy::DEFAULT_MIN_PROGRESS),
+            deadline: seconds(self.download_deadline, RetryPolicy::DEFAULT_DEADLINE),
+            ..RetryPolicy::default()
+        }
     }
 }
