@@ -189,6 +189,9 @@ pub struct ResumableBlob {
     read_started: Instant,
     /// `spent()` and `position` when the current minimum-progress window opened.
     window_start: (Duration, u64),
+    /// Why the download was given up: every later read fails the same way, without trying again
+    /// (the layer pipeline reads on after an error to check the digest).
+    given_up: Option<String>,
 }
 
 impl ResumableBlob {
@@ -215,6 +218,7 @@ impl ResumableBlob {
             spent_before: Duration::ZERO,
             read_started: Instant::now(),
             window_start: (Duration::ZERO, 0),
+            given_up: None,
         }
     }
 
@@ -430,12 +434,18 @@ impl ResumableBlob {
 
 impl Read for ResumableBlob {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(reason) = &self.given_up {
+            return Err(io::Error::other(reason.clone()));
+        }
         if buf.is_empty() {
             return Ok(0);
         }
         self.read_started = Instant::now();
         let result = self.read_with_retries(buf);
         self.spent_before = self.spent();
+        if let Err(error) = &result {
+            self.given_up = Some(error.to_string());
+        }
         result
     }
 }
@@ -761,8 +771,12 @@ mod tests {
         // little progress stops counting as progress.
         let (url, ranges) = serve(sample(), Arc::new(|_, start, stream, body| announce(stream, start, body, 10)));
         let policy = RetryPolicy { max_attempts: 3, ..fast() };
-        let error = download(url, None, policy).unwrap_err().to_string();
+        let mut blob =
+            ResumableBlob::new(http_agent(&policy, None), Box::new(Fixed(url)), "blob sha256:test", None, policy);
+        let error = blob.read_to_end(&mut Vec::new()).unwrap_err().to_string();
         assert!(error.contains("3 attempts failed in a row") && error.contains("at byte 30"), "{error}");
+        // Given up is given up: reading on fails alike, without another attempt.
+        assert_eq!(blob.read(&mut [0; 10]).unwrap_err().to_string(), error);
         assert_eq!(ranges.lock().unwrap().len(), 3);
     }
 
