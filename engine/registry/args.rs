@@ -35,7 +35,7 @@ pub struct RegistryArgs {
     pub download_retries: Option<u32>,
     /// A download attempt during which no byte arrives for this long ends (then it is retried),
     /// e.g. 60s, 2m. Default 60s.
-    #[arg(long, env = "ECR_ENGINE_DOWNLOAD_IDLE_TIMEOUT", value_parser = parse_duration)]
+    #[arg(long, env = "ECR_ENGINE_DOWNLOAD_IDLE_TIMEOUT", value_parser = parse_limit)]
     pub download_idle_timeout: Option<u64>,
     /// SIZE/DURATION: a download attempt that receives less than SIZE in DURATION ends (then it
     /// is retried), e.g. 10K/30s. Default 10K/30s.
@@ -43,7 +43,7 @@ pub struct RegistryArgs {
     pub download_min_progress: Option<MinProgress>,
     /// The most time one blob or manifest download may take, every retry and wait included
     /// (time spent decoding what arrived does not count), e.g. 30m, 2h. Default 30m.
-    #[arg(long, env = "ECR_ENGINE_DOWNLOAD_DEADLINE", value_parser = parse_duration)]
+    #[arg(long, env = "ECR_ENGINE_DOWNLOAD_DEADLINE", value_parser = parse_limit)]
     pub download_deadline: Option<u64>,
 }
 
@@ -51,11 +51,15 @@ pub struct RegistryArgs {
 fn parse_min_progress(text: &str) -> Result<MinProgress, String> {
     let (size, window) =
         text.split_once('/').ok_or_else(|| format!("'{text}' is not a size per duration like 10K/30s"))?;
-    let window = parse_duration(window)?;
-    if window == 0 {
-        return Err(format!("'{text}': the duration must be at least 1s"));
+    Ok(MinProgress { bytes: parse_size(size)?, window: Duration::from_secs(parse_limit(window)?) })
+}
+
+/// A duration of at least a second (`parse_duration`): a zero limit would end every download.
+fn parse_limit(text: &str) -> Result<u64, String> {
+    match parse_duration(text)? {
+        0 => Err(format!("'{text}': give at least 1s")),
+        seconds => Ok(seconds),
     }
-    Ok(MinProgress { bytes: parse_size(size)?, window: Duration::from_secs(window) })
 }
 
 impl RegistryArgs {
@@ -95,5 +99,19 @@ impl RegistryArgs {
             deadline: seconds(self.download_deadline, RetryPolicy::DEFAULT_DEADLINE),
             ..RetryPolicy::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn download_limits_parse() {
+        assert_eq!(parse_min_progress("10K/30s"), Ok(RetryPolicy::DEFAULT_MIN_PROGRESS));
+        assert!(parse_min_progress("10K").unwrap_err().contains("like 10K/30s"));
+        assert!(parse_min_progress("10K/0s").unwrap_err().contains("at least 1s"));
+        assert_eq!(parse_limit("2m"), Ok(120));
+        assert!(parse_limit("0s").is_err() && parse_limit("30").is_err());
     }
 }
