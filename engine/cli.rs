@@ -383,7 +383,7 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
 
 /// `30d`, `12h`, `90m`, `45s`, `2w`: a duration in seconds. Written here because it is this
 /// small; a crate for it would be the only one in the tree.
-fn parse_duration(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);

@@ -216,7 +216,9 @@ impl ImageFiles for EcrFiles {
             let digest = Digest::parse(&format!("sha256:{hex}"))?;
             let what = format!("blob {digest} of {}", self.repository.repository);
             let source = PresignedUrl::new(self.session.clone(), self.runtime.clone(), self.repository.clone(), digest);
-            return Ok(Box::new(ResumableBlob::new(http_agent(), Box::new(source), what, None, self.retry.clone())));
+            // No host is trusted: the presigned URL's host is whatever ECR (or its endpoint) says.
+            let agent = http_agent(&self.retry, None);
+            return Ok(Box::new(ResumableBlob::new(agent, Box::new(source), what, None, self.retry.clone())));
         }
         bail!("'{name}' is not an ECR blob or manifest name")
     }

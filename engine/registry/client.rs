@@ -5,7 +5,7 @@
 use super::RemoteName;
 use super::auth::{Challenge, Credentials, Login, TokenResponse, docker_config_login, docker_config_path};
 use super::blob::{
-    BlobRequest, ResumableBlob, RetryPolicy, UrlSource, attempts_spent, error_body, http_agent, retry_after, transient,
+    BlobRequest, ResumableBlob, RetryPolicy, UrlSource, describe, error_body, http_agent, retry_after, transient,
 };
 use super::reference::Reference;
 use crate::digest::Digest;
@@ -14,6 +14,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// The manifest media types asked for, best first: indexes so the platform can be chosen here.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -57,7 +58,7 @@ impl Client {
         let host = reference.api_host().to_string();
         let scheme = if options.insecure { "http" } else { "https" };
         let mut client = Client {
-            agent: http_agent(),
+            agent: http_agent(&options.retry, Some(&host)),
             base: format!("{scheme}://{host}"),
             host,
             repository: reference.repository.clone(),
@@ -111,11 +112,12 @@ impl Client {
     }
 
     /// One request (`call` makes it with the agent) with bounded retries for 429, 5xx and
-    /// connection failures.
+    /// connection failures, all within the download deadline.
     fn send(
         &self,
         call: impl Fn(&ureq::Agent) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<ureq::http::Response<ureq::Body>> {
+        let started = Instant::now();
         let mut failures = 0;
         loop {
             let (reason, wait) = match call(&self.agent) {
@@ -127,14 +129,13 @@ impl Client {
                     let wait = retry_after(&response);
                     (format!("HTTP {status}{}", error_body(response)), wait)
                 }
-                Err(error) if transient(&error) => (error.to_string(), None),
-                Err(error) => return Err(error.into()),
+                Err(error) if transient(&error) => (describe(&error, &self.retry), None),
+                Err(error) => bail!(describe(&error, &self.retry)),
             };
             failures += 1;
-            if failures >= self.retry.max_attempts {
-                bail!("{}; the last: {reason}", attempts_spent(failures));
-            }
-            std::thread::sleep(self.retry.delay(failures, wait));
+            let wait =
+                self.retry.wait_before_retry(failures, wait, started.elapsed(), &reason).map_err(|why| anyhow!(why))?;
+            std::thread::sleep(wait);
         }
     }
 

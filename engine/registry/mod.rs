@@ -6,6 +6,7 @@ pub mod auth;
 pub mod blob;
 pub mod client;
 pub mod credential_helper;
+pub mod metadata_guard;
 pub mod reference;
 
 pub use auth::{Credentials, Login};

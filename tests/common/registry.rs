@@ -1,7 +1,11 @@
 //! Real registries on 127.0.0.1 for the registry tests: Debian's `docker-registry` (the CNCF
 //! distribution server) with filesystem storage in a temp dir, optionally behind htpasswd Basic
 //! auth; images pushed into it by `skopeo copy`; and a loopback front that sits between the
-//! scanner and the registry to play a Bearer token service or inject network faults.
+//! scanner and the registry to play a Bearer token service or inject network faults. For servers
+//! that misbehave in ways no real registry would (stall, trickle, send the scanner elsewhere), a
+//! `StaticRegistry` serves one in-memory image and lets the test answer any request itself.
+
+use super::image::ImageBlobs;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -188,16 +192,25 @@ impl Front {
 
 type Headers = Vec<(String, String)>;
 
-struct Request {
-    method: String,
-    path: String,
-    headers: Headers,
-    body: Vec<u8>,
+/// One HTTP request as a loopback server read it.
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub headers: Headers,
+    pub body: Vec<u8>,
 }
 
 impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Where a `Range: bytes=START-` request starts (0 without one).
+    pub fn range_start(&self) -> u64 {
+        self.header("range")
+            .and_then(|range| range.strip_prefix("bytes="))
+            .and_then(|range| range.trim_end_matches('-').parse().ok())
+            .unwrap_or(0)
     }
 }
 
@@ -230,14 +243,27 @@ fn read_request(reader: &mut impl BufRead) -> Option<Request> {
     Some(Request { method, path, headers, body })
 }
 
-fn respond(stream: &mut TcpStream, status: u16, headers: &[(String, String)], body: &[u8]) -> std::io::Result<()> {
-    let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
+/// Sends a whole response.
+pub fn respond(stream: &mut TcpStream, status: u16, headers: &[(String, String)], body: &[u8]) -> std::io::Result<()> {
+    write_head(stream, status, body.len(), headers)?;
+    stream.write_all(body)?;
+    stream.flush()
+}
+
+/// Sends a response's status line and headers announcing `content_length` body bytes, for a
+/// test that sends (or withholds) the body its own way.
+pub fn write_head(
+    stream: &mut TcpStream,
+    status: u16,
+    content_length: usize,
+    headers: &[(String, String)],
+) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {content_length}\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
     stream.flush()
 }
 
@@ -333,12 +359,7 @@ impl FrontState {
                     && self.faults_left.compare_exchange(1, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok() =>
             {
                 // Announce the whole body, send half, close.
-                let mut head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n", body.len());
-                for (name, value) in &headers {
-                    head.push_str(&format!("{name}: {value}\r\n"));
-                }
-                head.push_str("\r\n");
-                stream.write_all(head.as_bytes())?;
+                write_head(stream, 200, body.len(), &headers)?;
                 stream.write_all(&body[..body.len() / 2])?;
                 stream.flush()?;
                 stream.shutdown(std::net::Shutdown::Both)?;
@@ -399,6 +420,91 @@ impl FrontState {
             reader.read_to_end(&mut body)?;
         }
         Ok((status, headers, body))
+    }
+}
+
+/// How a `StaticRegistry` test answers a request itself: true when it did, false to let the
+/// registry serve it.
+pub type Answer = dyn Fn(&Request, &mut TcpStream) -> std::io::Result<bool> + Send + Sync;
+
+/// A minimal OCI Distribution server on 127.0.0.1 holding one image in memory, one thread per
+/// connection: anonymous `/v2/`, the manifest (by any tag or its digest) and the blobs of every
+/// repository name. `answer` sees each request first.
+pub struct StaticRegistry {
+    pub addr: SocketAddr,
+    /// Requests received, in order (method and path).
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl StaticRegistry {
+    pub fn start(
+        image: &ImageBlobs,
+        answer: impl Fn(&Request, &mut TcpStream) -> std::io::Result<bool> + Send + Sync + 'static,
+    ) -> StaticRegistry {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let mut blobs: Vec<(String, Vec<u8>)> = image.blobs().into_iter().map(|(d, b)| (d, b.to_vec())).collect();
+        blobs.push((image.built.manifest_digest.clone(), image.manifest.clone()));
+        let state = Arc::new((blobs, image.built.manifest_media_type.clone(), Box::new(answer) as Box<Answer>));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (state, seen) = (state.clone(), seen.clone());
+                std::thread::spawn(move || {
+                    let (blobs, manifest_type, answer) = &*state;
+                    let mut reader = BufReader::new(stream.try_clone()?);
+                    let mut stream = stream;
+                    while let Some(request) = read_request(&mut reader) {
+                        seen.lock().unwrap().push(format!("{} {}", request.method, request.path));
+                        if answer(&request, &mut stream)? {
+                            continue;
+                        }
+                        serve_image(&request, &mut stream, blobs, manifest_type)?;
+                    }
+                    std::io::Result::Ok(())
+                });
+            }
+        });
+        StaticRegistry { addr, requests }
+    }
+
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// The registry side of `StaticRegistry`: `/v2/`, then manifests and blobs by name.
+fn serve_image(
+    request: &Request,
+    stream: &mut TcpStream,
+    blobs: &[(String, Vec<u8>)],
+    manifest_type: &str,
+) -> std::io::Result<()> {
+    if request.path == "/v2/" {
+        return respond(stream, 200, &[], b"{}");
+    }
+    let name = request.path.rsplit('/').next().unwrap_or_default();
+    let is_manifest = request.path.contains("/manifests/");
+    // The image's only manifest answers every tag.
+    let found = blobs
+        .iter()
+        .find(|(digest, _)| digest == name)
+        .or_else(|| if is_manifest && !name.starts_with("sha256:") { blobs.last() } else { None });
+    match found {
+        Some((digest, bytes)) => {
+            let mut headers = vec![("Docker-Content-Digest".to_string(), digest.clone())];
+            if is_manifest {
+                headers.push(("Content-Type".to_string(), manifest_type.to_string()));
+            }
+            respond(stream, 200, &headers, bytes)
+        }
+        None => respond(stream, 404, &[], b"{\"errors\":[{\"code\":\"BLOB_UNKNOWN\"}]}"),
     }
 }
 

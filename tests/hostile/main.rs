@@ -6,4 +6,5 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod slow_servers;
 mod terminal;
