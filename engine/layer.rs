@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use globset::GlobSet;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+use std::collections::HashSet;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::sync::mpsc;
 
@@ -26,9 +27,23 @@ impl Selector {
         Ok(Selector { set: crate::plugin::compile_patterns(patterns).map_err(anyhow::Error::msg)? })
     }
 
+    /// Exactly these paths (for a second read of a layer).
+    pub fn paths(paths: &[String]) -> Result<Selector> {
+        let patterns: Vec<String> = paths.iter().map(|path| globset::escape(path)).collect();
+        Selector::new(&patterns)
+    }
+
     pub fn wants(&self, path: &str) -> bool {
         self.set.is_match(path)
     }
+}
+
+/// A stable 64-bit name for a path: the first 8 bytes of its sha256 (stable across builds, as
+/// the layer cache needs; a collision would at worst hide one directory, and an image can hide
+/// anything from itself anyway).
+pub fn path_hash(path: &str) -> u64 {
+    let digest = Sha256::digest(path.as_bytes());
+    u64::from_le_bytes(digest[..8].try_into().expect("sha256 has 32 bytes"))
 }
 
 /// Ceilings that keep a hostile layer from exhausting memory or time.
@@ -79,6 +94,17 @@ pub struct LayerContents {
     pub whiteouts: Vec<String>,
     /// Directories whose lower-layer contents this layer hides (`.wh..wh..opq`).
     pub opaque_dirs: Vec<String>,
+    /// The paths of the non-directories this layer holds but does not keep (files nobody asked
+    /// for, devices, FIFOs), by [`path_hash`]: each still hides whatever lower layers had at and
+    /// below its path (a directory replaced by a file). Hashes rather than paths: a layer has
+    /// hundreds of thousands of such entries, and the view only tests the few paths that hold
+    /// kept files against them.
+    pub replaced: Vec<u64>,
+    /// Targets of kept hard links that name an earlier entry of this layer that was not kept:
+    /// a second read of the layer fetches them ([`LayerContents::add_link_targets`]). Never
+    /// cached: a cached layer has them already.
+    #[serde(skip)]
+    pub unread_link_targets: Vec<String>,
     /// Entries skipped for a reason the user should know (hostile names, oversized files).
     pub warnings: Vec<String>,
     pub blob_bytes: u64,
@@ -86,6 +112,16 @@ pub struct LayerContents {
 }
 
 impl LayerContents {
+    /// Adds the files a second read fetched for [`LayerContents::unread_link_targets`].
+    pub fn add_link_targets(&mut self, second_read: LayerContents) {
+        let targets: HashSet<String> = std::mem::take(&mut self.unread_link_targets).into_iter().collect();
+        let fetched = second_read.entries.into_iter().filter(|entry| {
+            targets.contains(&entry.path) && matches!(entry.node, Node::File { .. })
+        });
+        // First, so that the links in this layer find them whatever the order of the entries.
+        self.entries.splice(0..0, fetched);
+    }
+
     fn warn(&mut self, message: String) {
         if self.warnings.len() < MAX_WARNINGS_PER_LAYER {
             self.warnings.push(message);
@@ -112,7 +148,10 @@ pub fn read_layer(
         let (recycle, recycled) = mpsc::channel();
         let reader = scope.spawn(move || {
             let mut blob = VerifyingReader::new(raw, layer.size, what);
-            forward_chunks(&mut blob, &chunks, &recycled);
+            // A small blob needs no more than its size (and one byte to see it end): thousands of
+            // tiny layers should not each clear a whole chunk.
+            let chunk_bytes = layer.size.map_or(CHUNK_BYTES, |size| CHUNK_BYTES.min(size as usize + 1));
+            forward_chunks(&mut blob, chunk_bytes, &chunks, &recycled);
             // Whatever the decoder left unread still counts towards the digest.
             blob.finish(layer.blob_digest.as_ref())
         });
@@ -151,12 +190,13 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 /// the decoder hanging up (it failed or finished early).
 fn forward_chunks(
     blob: &mut impl Read,
+    chunk_bytes: usize,
     chunks: &mpsc::SyncSender<io::Result<Vec<u8>>>,
     recycled: &mpsc::Receiver<Vec<u8>>,
 ) {
     loop {
         let mut chunk = recycled.try_recv().unwrap_or_default();
-        chunk.resize(CHUNK_BYTES, 0);
+        chunk.resize(chunk_bytes, 0);
         let mut filled = 0;
         while filled < chunk.len() {
             match blob.read(&mut chunk[filled..]) {
@@ -356,6 +396,8 @@ impl Read for TarStream<'_> {
 
 fn walk_tar(stream: impl Read + Seek, selector: &Selector, limits: &LayerLimits, what: &str) -> Result<LayerContents> {
     let mut contents = LayerContents::default();
+    // The hashes of `LayerContents::replaced`, as a set while the walk needs to look them up.
+    let mut not_kept: HashSet<u64> = HashSet::new();
     let mut archive = tar::Archive::new(stream);
     for entry in archive.entries_with_seek()? {
         let mut entry = entry?;
@@ -385,15 +427,29 @@ fn walk_tar(stream: impl Read + Seek, selector: &Selector, limits: &LayerLimits,
             continue;
         }
         let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            continue;
+        }
         if kind.is_symlink() {
             let target = entry.link_name_bytes().map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_default();
             contents.entries.push(LayerEntry { path, node: Node::Symlink { target } });
-        } else if !selector.wants(&path) {
             continue;
-        } else if kind.is_hard_link() {
+        }
+        if !selector.wants(&path) {
+            not_kept.insert(path_hash(&path));
+            continue;
+        }
+        if kind.is_hard_link() {
             let target = entry.link_name_bytes().unwrap_or_default();
             match normalize_entry_name(&target) {
-                Ok(Some(target)) => contents.entries.push(LayerEntry { path, node: Node::Hardlink { target } }),
+                Ok(Some(target)) => {
+                    // A tar names a hard link's target before the link: when that entry was
+                    // not kept, its bytes are gone from this read.
+                    if not_kept.contains(&path_hash(&target)) {
+                        contents.unread_link_targets.push(target.clone());
+                    }
+                    contents.entries.push(LayerEntry { path, node: Node::Hardlink { target } })
+                }
                 _ => contents.warn(format!(
                     "{what}: hard link '{path}' points to '{}', outside the image; skipped",
                     String::from_utf8_lossy(&target)
@@ -406,14 +462,21 @@ fn walk_tar(stream: impl Read + Seek, selector: &Selector, limits: &LayerLimits,
                     "{what}: '{path}' is {size} bytes, over the {}-byte limit for files given to analyzers; skipped (raise --max-file-size)",
                     limits.max_file_bytes
                 ));
+                not_kept.insert(path_hash(&path));
                 continue;
             }
             let mode = entry.header().mode().unwrap_or(0o644);
             let mut content = Vec::with_capacity(size as usize);
             (&mut entry).take(limits.max_file_bytes).read_to_end(&mut content)?;
             contents.entries.push(LayerEntry { path, node: Node::File { content, mode } });
+        } else {
+            // A device or FIFO at a selected path: nothing to read, but it replaces lower layers'.
+            not_kept.insert(path_hash(&path));
         }
     }
+    contents.replaced = not_kept.into_iter().collect();
+    // In a stable order, so the same layer is always cached as the same bytes.
+    contents.replaced.sort_unstable();
     Ok(contents)
 }
 

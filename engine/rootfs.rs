@@ -3,7 +3,7 @@
 
 use crate::layer::{LayerLimits, Selector};
 use crate::model::ImageFile;
-use crate::view::{PathKind, Tree, resolve_file};
+use crate::view::{LinkBudget, PathKind, Tree, resolve_file};
 use anyhow::{Result, bail};
 use std::collections::HashMap;
 use std::fs;
@@ -49,6 +49,7 @@ pub fn collect(root: &Path, selector: &Selector, limits: &LayerLimits) -> Result
     // Hard links are indistinguishable names of one inode on disk: the first path met for an
     // inode (the walk is sorted) is its resolved path, as a layer's first copy is in a tar.
     let mut inode_paths: HashMap<(u64, u64), String> = HashMap::new();
+    let mut links = LinkBudget::default();
     for entry in WalkDir::new(root).follow_links(false).same_file_system(true).sort_by_file_name() {
         let entry = match entry {
             Ok(entry) => entry,
@@ -62,7 +63,7 @@ pub fn collect(root: &Path, selector: &Selector, limits: &LayerLimits) -> Result
         if entry.file_type().is_dir() || !selector.wants(relative) {
             continue;
         }
-        let Some(target) = resolve_file(&tree, relative) else { continue };
+        let Some(target) = resolve_file(&tree, relative, &mut links) else { continue };
         match read_limited(&root.join(&target), limits.max_file_bytes) {
             Ok((content, meta)) => {
                 let resolved = inode_paths.entry((meta.dev(), meta.ino())).or_insert(target).clone();
@@ -77,6 +78,7 @@ pub fn collect(root: &Path, selector: &Selector, limits: &LayerLimits) -> Result
             Err(problem) => out.warnings.push(format!("{}: {problem}", root.join(relative).display())),
         }
     }
+    out.warnings.extend(links.warning());
     Ok(out)
 }
 

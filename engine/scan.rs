@@ -11,12 +11,12 @@ use crate::report::Report;
 use crate::rootfs;
 use crate::source::Target;
 use crate::store::cache::{self, LayerCache, LayerKey};
-use crate::view::MergedView;
+use crate::view::{LinkBudget, MergedView};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Default)]
 pub struct ScanOptions {
@@ -37,6 +37,8 @@ pub struct Analysis {
     pub file_layers: HashMap<String, String>,
     /// For each package, the lowest layer whose view already had it (see `PackageKey`).
     pub package_layers: HashMap<PackageKey, String>,
+    /// What the report should say about the analysis (links not followed, attribution cut short).
+    pub warnings: Vec<String>,
 }
 
 /// A package as seen in one view of the image: DESIGN.md attributes a package to the lowest
@@ -187,9 +189,21 @@ impl<'a> Scanner<'a> {
                 };
                 self.fetch_layer(key, || {
                     let what = format!("layer {} ({})", index + 1, layer.digest);
-                    let blob =
-                        image.files.open(&layer.location).with_context(|| format!("{what}: cannot open the blob"))?;
-                    layer::read_layer(blob, layer, selector, &options.limits, &what)
+                    let read = |selector: &Selector| {
+                        let blob = image
+                            .files
+                            .open(&layer.location)
+                            .with_context(|| format!("{what}: cannot open the blob"))?;
+                        layer::read_layer(blob, layer, selector, &options.limits, &what)
+                    };
+                    let mut contents = read(selector)?;
+                    if !contents.unread_link_targets.is_empty() {
+                        // Kept hard links to entries nobody asked for: their bytes streamed by
+                        // before the links did, so the layer is read once more for them alone.
+                        let targets = Selector::paths(&contents.unread_link_targets)?;
+                        contents.add_link_targets(read(&targets).context("reading hard link targets again")?);
+                    }
+                    Ok(contents)
                 })
             })
             .collect();
@@ -265,12 +279,11 @@ impl<'a> Scanner<'a> {
 fn analyze_files(host: &PluginHost, info: &ImageInfo, files: &[ImageFile]) -> Analysis {
     let runs = host.analyze(info, files);
     let file_layers = files.iter().map(|f| (f.path.clone(), f.layer.clone())).collect();
-    Analysis { runs, file_layers, package_layers: HashMap::new() }
+    Analysis { runs, file_layers, package_layers: HashMap::new(), warnings: Vec::new() }
 }
 
-/// Runs the analyzers on the image's merged view, then, for attribution, re-runs those that
-/// found packages on the view after each earlier layer that changed a selected path: a package
-/// belongs to the lowest layer whose view already had it.
+/// Runs the analyzers on the image's merged view, then attributes the packages they found to
+/// layers (see [`attribute_packages`]).
 fn analyze_layers(
     host: &PluginHost,
     info: &ImageInfo,
@@ -278,6 +291,7 @@ fn analyze_layers(
     digests: &[String],
     selector: &Selector,
 ) -> Analysis {
+    let mut links = LinkBudget::default();
     let mut view = MergedView::new(layers, digests);
     let mut changed = Vec::new();
     while view.layers_applied() < layers.len() {
@@ -286,29 +300,74 @@ fn analyze_layers(
             changed.push(layer);
         }
     }
-    let files = view.files(selector);
+    let files = view.files(selector, &mut links);
     let runs = host.analyze(info, &files);
+    let file_layers: HashMap<String, String> = files.into_iter().map(|f| (f.path, f.layer)).collect();
+    let earlier_view = MergedView::new(layers, digests);
+    let (package_layers, mut warnings) =
+        attribute_packages(host, info, earlier_view, selector, &runs, &changed, &file_layers);
+    warnings.extend(links.warning());
+    Analysis { runs, file_layers, package_layers, warnings }
+}
+
+/// A package belongs to the lowest layer whose copy of its file already listed it. A file that
+/// no later layer replaced is where its packages came from: the report attributes them by
+/// `file_layers`. Only the files that a later layer replaced (a package database rewritten by
+/// each install) need the analyzers that found packages run again, on each earlier layer's copy:
+/// each copy is read once, so the cost follows the size of the layers, not layers times the
+/// view. All of one plugin's runs here share its CPU time limit, so an image of thousands of
+/// layers cannot multiply it; what they did not reach is attributed by file as well, and a
+/// warning says so. `view` is a new view of the image (no layer applied); `changed` lists the
+/// layers that changed a selected path.
+fn attribute_packages(
+    host: &PluginHost,
+    info: &ImageInfo,
+    mut view: MergedView<'_>,
+    selector: &Selector,
+    runs: &[PluginRun],
+    changed: &[usize],
+    file_layers: &HashMap<String, String>,
+) -> (HashMap<PackageKey, String>, Vec<String>) {
     let mut package_layers: HashMap<PackageKey, String> = HashMap::new();
-    let found_packages: Vec<&str> = runs
+    let mut warnings = Vec::new();
+    let mut links = LinkBudget::default();
+    let mut cpu_left: HashMap<String, Duration> = runs
         .iter()
         .filter(|run| run.status == RunStatus::Ok && run.findings.iter().any(|f| matches!(f, Finding::Package(_))))
-        .map(|run| run.name.as_str())
+        .filter_map(|run| Some((run.name.clone(), host.cpu_time_limit(&run.name)?)))
         .collect();
-    if let Some((&last, earlier)) = changed.split_last()
-        && !found_packages.is_empty()
-    {
-        let mut view = MergedView::new(layers, digests);
-        for &layer in earlier {
-            while view.layers_applied() <= layer {
-                view.apply_next(selector);
-            }
-            let snapshot = host.analyze_only(info, &view.files(selector), |name| found_packages.contains(&name));
-            record_packages(&mut package_layers, &snapshot, &digests[layer]);
+    // The last layer that changed a selected path holds the final copy of everything it wrote.
+    let Some((_, earlier)) = changed.split_last() else { return (package_layers, warnings) };
+    for (done, &layer) in earlier.iter().enumerate() {
+        if cpu_left.is_empty() {
+            break;
         }
-        record_packages(&mut package_layers, &runs, &digests[last]);
+        while view.layers_applied() <= layer {
+            view.apply_next(selector);
+        }
+        let mut replaced_later = view.files_of_last_layer(selector, &mut links);
+        replaced_later.retain(|file| file_layers.get(&file.path) != Some(&file.layer));
+        if replaced_later.is_empty() {
+            continue;
+        }
+        let reruns = host.rerun(info, &replaced_later, &cpu_left);
+        for run in &reruns {
+            let Some(left) = cpu_left.get_mut(&run.name) else { continue };
+            // Every run costs something (an instance at least), and `cpu_ms` rounds down.
+            *left = left.saturating_sub(Duration::from_millis(run.cpu_ms.max(1)));
+            if run.status == RunStatus::TimedOut || left.is_zero() {
+                cpu_left.remove(&run.name);
+                warnings.push(format!(
+                    "plugin {}: attributing its packages to layers stopped after {done} of {} layers, having used its CPU time limit; packages not attributed by then are attributed to the layer holding their file",
+                    run.name,
+                    earlier.len()
+                ));
+            }
+        }
+        record_packages(&mut package_layers, &reruns, view.digest(layer));
     }
-    let file_layers = files.into_iter().map(|f| (f.path, f.layer)).collect();
-    Analysis { runs, file_layers, package_layers }
+    warnings.extend(links.warning());
+    (package_layers, warnings)
 }
 
 /// Views are recorded bottom-up, so the first layer recorded for a package is the lowest.

@@ -26,7 +26,7 @@ use sandbox::{EpochTicker, Sandbox};
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -406,25 +406,43 @@ impl PluginHost {
     /// patterns (a plugin with no matching files still runs: it may only need the config). The
     /// result has one run per loaded plugin and one per load error, sorted by name.
     pub fn analyze(&self, image: &ImageInfo, files: &[ImageFile]) -> Vec<PluginRun> {
-        let mut runs = self.analyze_only(image, files, |_| true);
+        let mut runs: Vec<PluginRun> = self
+            .plugins
+            .par_iter()
+            .zip(self.runnable.par_iter())
+            .map(|(descriptor, runnable)| self.run(descriptor, runnable, &runnable.limits, image, files))
+            .collect();
         runs.extend(self.load_errors.iter().map(PluginRun::from));
         runs.sort_by(|a, b| a.name.cmp(&b.name));
         runs
     }
 
-    /// Like [`PluginHost::analyze`], for the loaded plugins `wanted` picks (by name) only, and
-    /// without the load errors: for re-running some plugins on another view of the same image.
-    pub fn analyze_only(
+    /// A loaded plugin's CPU time limit for one call.
+    pub fn cpu_time_limit(&self, name: &str) -> Option<Duration> {
+        let index = self.plugins.iter().position(|plugin| plugin.name == name)?;
+        Some(self.runnable[index].limits.cpu_time)
+    }
+
+    /// Runs again, on other files of the same image, the plugins `cpu_left` names, each with at
+    /// most the CPU time left to it there (when less than its own limit) and only if some of the
+    /// files are for it: for package-to-layer attribution, whose runs share one budget.
+    pub fn rerun(
         &self,
         image: &ImageInfo,
         files: &[ImageFile],
-        wanted: impl Fn(&str) -> bool + Sync,
+        cpu_left: &HashMap<String, Duration>,
     ) -> Vec<PluginRun> {
         self.plugins
             .par_iter()
             .zip(self.runnable.par_iter())
-            .filter(|(descriptor, _)| wanted(&descriptor.name))
-            .map(|(descriptor, runnable)| self.run(descriptor, runnable, image, files))
+            .filter_map(|(descriptor, runnable)| {
+                let left = *cpu_left.get(&descriptor.name)?;
+                files.iter().any(|file| runnable.globs.is_match(&file.path)).then_some((descriptor, runnable, left))
+            })
+            .map(|(descriptor, runnable, left)| {
+                let limits = Limits { cpu_time: left.min(runnable.limits.cpu_time), ..runnable.limits.clone() };
+                self.run(descriptor, runnable, &limits, image, files)
+            })
             .collect()
     }
 
@@ -432,11 +450,11 @@ impl PluginHost {
         &self,
         descriptor: &PluginDescriptor,
         runnable: &Runnable,
+        limits: &Limits,
         image: &ImageInfo,
         files: &[ImageFile],
     ) -> PluginRun {
         let started = Instant::now();
-        let limits = &runnable.limits;
         let mut warnings = Vec::new();
         // Borrowed views: file contents are copied once, straight into the guest's memory.
         let mut selected: Vec<FileView<'_>> = Vec::new();

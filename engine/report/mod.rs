@@ -235,6 +235,7 @@ impl Report {
     /// Turns the analyzers' runs into report entries, with the layer each finding came from.
     pub fn add_analysis(&mut self, analysis: Analysis, config: Option<&ImageConfig>) {
         let history_layers = config.map(|c| history_to_layer(c, &self.image.layers)).unwrap_or_default();
+        self.warnings.extend(analysis.warnings);
         for run in analysis.runs {
             let mut file_errors = Vec::new();
             for finding in run.findings {

@@ -22,7 +22,7 @@ use std::sync::Mutex;
 /// entries written by an older reader are then simply not found. How the kept layers are merged
 /// and handed out (`view.rs`: whiteouts, links, one copy per file) runs after the cache and
 /// needs no bump.
-pub const LAYER_FORMAT: u32 = 1;
+pub const LAYER_FORMAT: u32 = 2;
 
 /// Which cached copy of a layer a scan can use.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -215,16 +215,18 @@ mod tests {
             }],
             whiteouts: vec!["etc/old".into()],
             opaque_dirs: vec!["opt".into()],
+            replaced: vec![7, 42],
             warnings: vec!["a warning".into()],
             blob_bytes: 1234,
             tar_bytes: 4096,
+            ..Default::default()
         };
         cache.put(&key("one"), &contents).unwrap();
         let back = cache.get(&key("one")).unwrap().expect("cached");
         assert_eq!(back.entries[0].node, contents.entries[0].node);
         assert_eq!(
-            (back.whiteouts, back.opaque_dirs, back.warnings),
-            (contents.whiteouts, contents.opaque_dirs, contents.warnings)
+            (back.whiteouts, back.opaque_dirs, back.replaced, back.warnings),
+            (contents.whiteouts, contents.opaque_dirs, contents.replaced, contents.warnings)
         );
         assert_eq!((back.blob_bytes, back.tar_bytes), (1234, 4096));
         assert!(cache.get(&key("another selection")).unwrap().is_none());

@@ -6,5 +6,6 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod merged_view;
 mod slow_servers;
 mod terminal;
