@@ -35,14 +35,15 @@ pub struct Analysis {
     pub runs: Vec<PluginRun>,
     /// The final view's files (contents dropped), to attribute issues to layers by path.
     pub file_layers: HashMap<String, String>,
-    /// For each package, the lowest layer whose view already had it (see `PackageKey`).
+    /// For each package whose file a later layer replaced, the lowest layer whose copy of that
+    /// file already listed it (see [`attribute_packages`]); the others are attributed by file.
     pub package_layers: HashMap<PackageKey, String>,
     /// What the report should say about the analysis (links not followed, attribution cut short).
     pub warnings: Vec<String>,
 }
 
-/// A package as seen in one view of the image: DESIGN.md attributes a package to the lowest
-/// layer whose copy of its database already listed the same name and version.
+/// A package as one analyzer run saw it: attribution takes a package found on an earlier
+/// layer's copy of its file for the same package when all of these are equal.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PackageKey {
     plugin: String,
