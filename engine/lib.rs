@@ -4,8 +4,9 @@
 //! `source` (where image bytes come from) -> `image` (index, manifest, config, platform) ->
 //! `layer` (digest check, decode, tar walk, selection) -> `view` (whiteouts, links, the merged
 //! view) -> `plugin` (sandboxed analyzers) -> `report`. `rootfs` reads unpacked root filesystems;
-//! `scan` wires the stages together; `store` keeps vulnerability data, the layer cache and the
-//! scan history, which `history` (rescan, diff) reads; `cli` is the command line.
+//! `regular_file` opens every file the user or an image names (regular files only, reads
+//! bounded); `scan` wires the stages together; `store` keeps vulnerability data, the layer cache
+//! and the scan history, which `history` (rescan, diff) reads; `cli` is the command line.
 
 pub mod aws;
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod model;
 pub mod plugin;
 pub mod policy;
 pub mod registry;
+pub mod regular_file;
 pub mod report;
 pub mod rootfs;
 pub mod scan;

@@ -3,6 +3,7 @@
 
 use crate::layer::{LayerLimits, Selector};
 use crate::model::ImageFile;
+use crate::regular_file::{open_regular, require_regular};
 use crate::view::{PathKind, Tree, resolve_file};
 use anyhow::{Result, bail};
 use std::collections::HashMap;
@@ -59,7 +60,15 @@ pub fn collect(root: &Path, selector: &Selector, limits: &LayerLimits) -> Result
         };
         let Ok(relative) = entry.path().strip_prefix(root) else { continue };
         let Some(relative) = relative.to_str().filter(|r| !r.is_empty()) else { continue };
-        if entry.file_type().is_dir() || !selector.wants(relative) {
+        let kind = entry.file_type();
+        if kind.is_dir() || !selector.wants(relative) {
+            continue;
+        }
+        // A FIFO, socket or device is never opened: reading one blocks or never ends.
+        if !kind.is_symlink()
+            && let Err(problem) = require_regular(kind)
+        {
+            out.warnings.push(format!("{}: {problem}; skipped", entry.path().display()));
             continue;
         }
         let Some(target) = resolve_file(&tree, relative) else { continue };
@@ -81,7 +90,7 @@ pub fn collect(root: &Path, selector: &Selector, limits: &LayerLimits) -> Result
 }
 
 fn read_limited(path: &PathBuf, max: u64) -> Result<(Vec<u8>, fs::Metadata), String> {
-    let file = fs::File::open(path).map_err(|e| e.to_string())?;
+    let file = open_regular(path).map_err(|e| e.to_string())?;
     let meta = file.metadata().map_err(|e| e.to_string())?;
     if meta.len() > max {
         return Err(format!(
