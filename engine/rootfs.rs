@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use walkdir::WalkDir;
 
 pub struct RootFsFiles {
@@ -89,7 +89,7 @@ pub fn collect(root: &Path, selector: &Selector, limits: &LayerLimits) -> Result
     Ok(out)
 }
 
-fn read_limited(path: &PathBuf, max: u64) -> Result<(Vec<u8>, fs::Metadata), String> {
+fn read_limited(path: &Path, max: u64) -> Result<(Vec<u8>, fs::Metadata), String> {
     let file = open_regular(path).map_err(|e| e.to_string())?;
     let meta = file.metadata().map_err(|e| e.to_string())?;
     if meta.len() > max {
