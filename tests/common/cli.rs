@@ -157,7 +157,12 @@ pub const KILLED_AT_DEADLINE: i32 = 137;
 /// Arguments added later go to `command`'s program.
 pub fn with_deadline(command: &Command) -> Command {
     let mut limited = wrapped("timeout", command);
-    limited.args(["--signal=KILL", &DEADLINE_SECONDS.to_string()]).arg(command.get_program()).args(command.get_args());
+    // --foreground: only the command is killed; without it `timeout` kills its whole process
+    // group, itself included, and then reports no exit code at all.
+    limited
+        .args(["--foreground", "--signal=KILL", &DEADLINE_SECONDS.to_string()])
+        .arg(command.get_program())
+        .args(command.get_args());
     limited
 }
 
