@@ -245,7 +245,8 @@ impl PolicyArgs {
     fn policy(&self) -> Result<Policy> {
         let ignore = match &self.ignore_file {
             Some(path) => policy::read_ignore_file(path)?,
-            None if Path::new(DEFAULT_IGNORE_FILE).is_file() => {
+            // `exists`: one there that is not a regular file is refused, not passed over.
+            None if Path::new(DEFAULT_IGNORE_FILE).exists() => {
                 policy::read_ignore_file(Path::new(DEFAULT_IGNORE_FILE))?
             }
             None => Vec::new(),

@@ -231,7 +231,7 @@ pub fn resolve(target: &Target, platform: Option<&Platform>) -> Result<ResolvedI
                 .with_context(|| format!("oci-archive {}", path.display()))
         }
         Target::OciDir { path, reference } => {
-            if !path.join("index.json").is_file() {
+            if !path.join("index.json").exists() {
                 bail!("{} is not an OCI image layout: it has no index.json", path.display());
             }
             resolve_oci_layout(Box::new(DirFiles::new(path)), reference.as_deref(), platform)
@@ -258,7 +258,11 @@ fn read_small(
             None => bail!("{what} is missing ({location})"),
         }
     }
-    read_verified(files.open(location)?, expected, size, ceiling, what)
+    let blob = files.open(location).with_context(|| match expected {
+        Some(digest) => format!("{what} {digest}"),
+        None => what.to_string(),
+    })?;
+    read_verified(blob, expected, size, ceiling, what)
 }
 
 fn resolve_oci_layout(

@@ -4,9 +4,10 @@
 //! `source` (where image bytes come from) -> `image` (index, manifest, config, platform) ->
 //! `layer` (digest check, decode, tar walk, selection) -> `view` (whiteouts, links, the merged
 //! view) -> `plugin` (sandboxed analyzers) -> `report`. `rootfs` reads unpacked root filesystems;
-//! `scan` wires the stages together; `store` keeps vulnerability data, the layer cache and the
-//! scan history, which `history` (rescan, diff) reads; `cli` is the command line; `terminal` is
-//! the one way out to a person's terminal.
+//! `regular_file` opens every file the user or an image names (regular files only, reads
+//! bounded); `scan` wires the stages together; `store` keeps vulnerability data, the layer cache
+//! and the scan history, which `history` (rescan, diff) reads; `cli` is the command line;
+//! `terminal` is the one way out to a person's terminal.
 
 // Everything for people goes through `terminal`, which escapes what an image could use to rewrite
 // the screen; a stray print! would bypass it.
@@ -22,6 +23,7 @@ pub mod model;
 pub mod plugin;
 pub mod policy;
 pub mod registry;
+pub mod regular_file;
 pub mod report;
 pub mod rootfs;
 pub mod scan;

@@ -2,6 +2,7 @@
 //! `--severity`, `--ignore-unfixed`, the ignore file, `--skip-check`.
 
 use crate::model::Severity;
+use crate::regular_file::{SETTINGS_FILE_CEILING, read_regular_text};
 use crate::report::{Report, VulnerabilityEntry};
 use anyhow::{Context, Result, bail};
 use std::path::Path;
@@ -43,8 +44,8 @@ pub fn parse_ignore_file(text: &str, origin: &str) -> Result<Vec<IgnoreEntry>> {
 }
 
 pub fn read_ignore_file(path: &Path) -> Result<Vec<IgnoreEntry>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read the ignore file {}", path.display()))?;
+    let text = read_regular_text(path, SETTINGS_FILE_CEILING, "an ignore file")
+        .with_context(|| format!("cannot read the ignore file {}", path.display()))?;
     parse_ignore_file(&text, &path.display().to_string())
 }
 

@@ -3,13 +3,14 @@
 
 use crate::layer::{LayerLimits, Selector};
 use crate::model::ImageFile;
+use crate::regular_file::{open_regular, require_regular};
 use crate::view::{LinkBudget, PathKind, Tree, resolve_file};
 use anyhow::{Result, bail};
 use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use walkdir::WalkDir;
 
 pub struct RootFsFiles {
@@ -60,7 +61,15 @@ pub fn collect(root: &Path, selector: &Selector, limits: &LayerLimits) -> Result
         };
         let Ok(relative) = entry.path().strip_prefix(root) else { continue };
         let Some(relative) = relative.to_str().filter(|r| !r.is_empty()) else { continue };
-        if entry.file_type().is_dir() || !selector.wants(relative) {
+        let kind = entry.file_type();
+        if kind.is_dir() || !selector.wants(relative) {
+            continue;
+        }
+        // A FIFO, socket or device is never opened: reading one blocks or never ends.
+        if !kind.is_symlink()
+            && let Err(problem) = require_regular(kind)
+        {
+            out.warnings.push(format!("{}: {problem}; skipped", entry.path().display()));
             continue;
         }
         let Some(target) = resolve_file(&tree, relative, &mut links) else { continue };
@@ -82,8 +91,8 @@ pub fn collect(root: &Path, selector: &Selector, limits: &LayerLimits) -> Result
     Ok(out)
 }
 
-fn read_limited(path: &PathBuf, max: u64) -> Result<(Vec<u8>, fs::Metadata), String> {
-    let file = fs::File::open(path).map_err(|e| e.to_string())?;
+fn read_limited(path: &Path, max: u64) -> Result<(Vec<u8>, fs::Metadata), String> {
+    let file = open_regular(path).map_err(|e| e.to_string())?;
     let meta = file.metadata().map_err(|e| e.to_string())?;
     if meta.len() > max {
         return Err(format!(

@@ -3,9 +3,9 @@
 
 use crate::digest::Digest;
 use crate::registry::reference::{Reference, is_registry_host};
+use crate::regular_file::open_regular;
 use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
 
@@ -89,7 +89,9 @@ fn split_path_and_ref(text: &str) -> (PathBuf, Option<String>) {
 /// recognised by what it contains.
 fn sniff(path: &Path) -> Result<Target> {
     if path.is_dir() {
-        if path.join("oci-layout").is_file() && path.join("index.json").is_file() {
+        // `exists`, not `is_file`: an index.json that is not a regular file is refused when read,
+        // rather than the layout being taken for a root filesystem.
+        if path.join("oci-layout").exists() && path.join("index.json").exists() {
             return Ok(Target::OciDir { path: path.to_path_buf(), reference: None });
         }
         return Ok(Target::RootFs { path: path.to_path_buf() });
@@ -134,7 +136,7 @@ pub struct ArchiveFiles {
 
 impl ArchiveFiles {
     pub fn open(path: &Path) -> Result<ArchiveFiles> {
-        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let file = open_regular(path).with_context(|| format!("cannot open {}", path.display()))?;
         let mut magic = [0u8; 4];
         let n = (&file).read(&mut magic).with_context(|| format!("cannot read {}", path.display()))?;
         if n >= 2 && magic[..2] == [0x1f, 0x8b] || n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
@@ -172,7 +174,7 @@ impl ImageFiles for ArchiveFiles {
         let Some(&(offset, size)) = self.members.get(&normalize_member(name)) else {
             bail!("{}: the archive has no member '{name}'", self.path.display());
         };
-        let mut file = File::open(&self.path).with_context(|| format!("cannot open {}", self.path.display()))?;
+        let mut file = open_regular(&self.path).with_context(|| format!("cannot open {}", self.path.display()))?;
         file.seek(SeekFrom::Start(offset))?;
         Ok(Box::new(BufReader::with_capacity(256 * 1024, file.take(size))))
     }
@@ -209,12 +211,15 @@ impl DirFiles {
 impl ImageFiles for DirFiles {
     fn open(&self, name: &str) -> Result<Box<dyn Read + Send + '_>> {
         let path = self.resolve(name)?;
-        let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-        Ok(Box::new(BufReader::with_capacity(256 * 1024, file)))
+        let file = open_regular(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        // A descriptor may give no size: the file's own size at opening bounds the read.
+        let size = file.metadata().with_context(|| format!("cannot read {}", path.display()))?.len();
+        Ok(Box::new(BufReader::with_capacity(256 * 1024, file.take(size))))
     }
 
+    /// Whether something is there, regular file or not: opening it says what is wrong with it.
     fn contains(&self, name: &str) -> bool {
-        self.resolve(name).is_ok_and(|p| p.is_file())
+        self.resolve(name).is_ok_and(|p| p.exists())
     }
 
     fn size(&self, name: &str) -> Option<u64> {

@@ -15,6 +15,7 @@ pub mod scan_all;
 #[cfg(test)]
 mod sdk_tests;
 
+use crate::regular_file::{SETTINGS_FILE_CEILING, read_regular};
 use anyhow::{Context, Result, bail};
 use aws_config::identity::IdentityCache;
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
@@ -121,7 +122,7 @@ impl AwsSettings {
                 None => return Ok(AwsSettings::default()),
             },
         };
-        let text = match std::fs::read_to_string(&path) {
+        let text = match read_regular(&path, SETTINGS_FILE_CEILING, "an AWS config file") {
             Ok(text) => text,
             Err(error) if !required && error.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(AwsSettings::default());
@@ -130,7 +131,7 @@ impl AwsSettings {
                 return Err(error).with_context(|| format!("cannot read the AWS config file {}", path.display()));
             }
         };
-        serde_json::from_str(&text).with_context(|| {
+        serde_json::from_slice(&text).with_context(|| {
             format!(
                 "{}: not a valid ecr-engine AWS config (a JSON object with keys like \"region\", \"role-arn\", \"external-id\", \"max-retries\")",
                 path.display()

@@ -1,6 +1,7 @@
 //! Compiled-artifact cache: a plugin is compiled to native code once, then loaded from
 //! `<cache_dir>/compiled/<sha256 of the wasm>-<engine hash>.cwasm` (about 1 ms instead of tens).
 
+use crate::regular_file::read_regular;
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::hash::{Hash, Hasher};
@@ -9,6 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+/// A cached artifact larger than this is not read (compiled analyzers are a few MiB; a 64 MiB
+/// component compiles to some times that): compiled again instead.
+const MAX_ARTIFACT_BYTES: u64 = 1 << 30;
 
 pub(super) struct ArtifactCache {
     dir: PathBuf,
@@ -31,7 +36,7 @@ impl ArtifactCache {
         // Read into memory rather than `Component::deserialize_file`: that one maps the file, and
         // anything truncating it in place (a cache cleaner, a user) would crash every scan that
         // has it loaded with SIGBUS. A plugin artifact is a few hundred KB; reading costs ~0.1 ms.
-        if let Ok(artifact) = fs::read(&path) {
+        if let Ok(artifact) = read_regular(&path, MAX_ARTIFACT_BYTES, "a compiled plugin") {
             // SAFETY: deserializing loads native code, so it must only see artifacts wasmtime
             // produced. This file is in this tool's own cache directory, written only by `store`
             // below (complete files appear only by rename, never partially), and named by the

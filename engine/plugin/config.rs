@@ -13,6 +13,7 @@
 //! ```
 
 use super::Limits;
+use crate::regular_file::{SETTINGS_FILE_CEILING, read_regular_text};
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -87,7 +88,7 @@ impl PluginsConfig {
     /// Reads `path`. With `required` false a missing file is an empty config (the default
     /// location); a file that was named explicitly must exist.
     pub fn load(path: &Path, required: bool) -> Result<PluginsConfig> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match read_regular_text(path, SETTINGS_FILE_CEILING, "a plugins config") {
             Ok(text) => text,
             Err(error) if !required && error.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(PluginsConfig::default());

@@ -297,14 +297,9 @@ impl Candidate {
             Candidate::Builtin { wasm, .. } => return Ok(Cow::Borrowed(wasm)),
             Candidate::File(path) => path,
         };
-        let size = std::fs::metadata(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?.len();
-        if size > MAX_COMPONENT_BYTES {
-            return Err(format!(
-                "{} is {size} bytes, more than the {MAX_COMPONENT_BYTES} bytes a plugin may have",
-                path.display()
-            ));
-        }
-        std::fs::read(path).map(Cow::Owned).map_err(|error| format!("cannot read {}: {error}", path.display()))
+        crate::regular_file::read_regular(path, MAX_COMPONENT_BYTES, "a plugin")
+            .map(Cow::Owned)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))
     }
 }
 
@@ -660,7 +655,9 @@ pub(crate) fn compile_patterns(patterns: &[String]) -> Result<GlobSet, String> {
     set.build().map_err(|error| format!("invalid patterns: {error}"))
 }
 
-/// The `*.wasm` files directly in `dir`, sorted; none if `dir` does not exist.
+/// The `*.wasm` names directly in `dir`, sorted; none if `dir` does not exist. Each is loaded,
+/// regular file or not: one that is not (a FIFO, a device, a dangling link) is a load error
+/// that says so, rather than a plugin silently missing.
 fn wasm_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -670,7 +667,7 @@ fn wasm_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for entry in entries {
         let path = entry?.path();
-        if path.extension().is_some_and(|ext| ext == "wasm") && path.is_file() {
+        if path.extension().is_some_and(|ext| ext == "wasm") {
             paths.push(path);
         }
     }

@@ -3,10 +3,13 @@
 use super::blob::{MinProgress, RetryPolicy};
 use super::{Credentials, RegistryOptions};
 use crate::cli::{parse_duration, parse_size};
+use crate::regular_file::read_bounded;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use std::io::Read;
 use std::time::Duration;
+
+/// `--password-stdin` reads at most this: tokens are a few KiB.
+const MAX_PASSWORD_BYTES: u64 = 64 << 10;
 
 #[derive(Debug, Args)]
 pub struct RegistryArgs {
@@ -68,10 +71,11 @@ impl RegistryArgs {
             None => None,
             Some(username) => {
                 let password = if self.password_stdin {
-                    let mut password = String::new();
-                    std::io::stdin()
-                        .read_to_string(&mut password)
+                    // Bounded: standard input may be a device or a never-ending pipe.
+                    let password = read_bounded(std::io::stdin(), MAX_PASSWORD_BYTES, "a password")
                         .context("cannot read the password from standard input")?;
+                    let password =
+                        String::from_utf8(password).context("the password on standard input is not UTF-8")?;
                     password.trim_end_matches(['\r', '\n']).to_string()
                 } else {
                     match &self.password {

@@ -3,6 +3,7 @@
 //! Bearer with a token service).
 
 use super::credential_helper;
+use crate::regular_file::{SETTINGS_FILE_CEILING, read_regular};
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -83,13 +84,13 @@ const DOCKER_HUB_SERVER: &str = "https://index.docker.io/v1/";
 /// not an error; neither is a helper that holds nothing for the registry). With `run_helpers`
 /// false, helpers are skipped and only `auths` is read.
 pub fn docker_config_login(path: &Path, registry: &str, run_helpers: bool) -> Result<Option<Login>> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_regular(path, SETTINGS_FILE_CEILING, "a Docker config file") {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
     };
-    let config: DockerConfig =
-        serde_json::from_str(&text).with_context(|| format!("{} is not a valid Docker config file", path.display()))?;
+    let config: DockerConfig = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a valid Docker config file", path.display()))?;
     let (config_host, server_url) = match registry {
         "docker.io" | "index.docker.io" => ("index.docker.io", DOCKER_HUB_SERVER),
         other => (other, other),

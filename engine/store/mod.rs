@@ -8,6 +8,7 @@ pub mod cache;
 pub mod history;
 
 use crate::model::Severity;
+use crate::regular_file::require_regular;
 use crate::vuln::ecosystem;
 use crate::vuln::osv::{Matching, Record};
 use crate::vuln::severity;
@@ -123,9 +124,10 @@ pub fn default_path() -> PathBuf {
 /// A connection to the store at `path`, created with its schema if missing. Every user of the
 /// store (advisories, cache, history) connects through here, so they share its settings.
 fn connect(path: &Path) -> Result<Connection> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    }
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    refuse_unusable(path, folder)?;
+    std::fs::create_dir_all(folder).with_context(|| format!("cannot create {}", folder.display()))?;
+    refuse_unwritable(path, folder)?;
     let mut conn = Connection::open(path).with_context(|| format!("cannot open the store {}", path.display()))?;
     // Writers queue for a while rather than fail when another scan or update holds the lock;
     // scans only write in short transactions (one cached layer, one history record).
@@ -151,6 +153,59 @@ fn connect(path: &Path) -> Result<Connection> {
         prepare_schema(&mut conn, path)?;
     }
     Ok(conn)
+}
+
+/// Refuses, before SQLite touches anything, a store path that is not a regular file (given
+/// `/dev/null`, SQLite fails on "disk I/O error" and leaves `/dev/null-journal` behind) or whose
+/// nearest existing ancestor is not a directory.
+fn refuse_unusable(path: &Path, folder: &Path) -> Result<()> {
+    const WHAT_TO_DO: &str = "pass --db with the path of a store file (it is created if missing)";
+    match std::fs::metadata(path) {
+        Ok(metadata) => match require_regular(metadata.file_type()) {
+            Ok(()) => Ok(()),
+            Err(problem) => bail!("{} cannot be the store: {problem}; {WHAT_TO_DO}", path.display()),
+        },
+        Err(error) if matches!(error.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+            match folder.ancestors().find(|ancestor| ancestor.exists()) {
+                Some(ancestor) if !ancestor.is_dir() => bail!(
+                    "{} cannot hold the store {}: it is not a directory; {WHAT_TO_DO}",
+                    ancestor.display(),
+                    path.display()
+                ),
+                _ => Ok(()),
+            }
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot use {} as the store", path.display())),
+    }
+}
+
+/// Refuses a store that cannot be written: SQLite would open it read-only, and then cannot read
+/// a store in WAL mode either (it needs its journal files), which it reports as if the file were
+/// not a store.
+fn refuse_unwritable(path: &Path, folder: &Path) -> Result<()> {
+    // The folder too: SQLite keeps the journal files beside the store.
+    let exists = path.exists();
+    let (checked, elsewhere) = if exists {
+        (vec![path, folder], "a writable copy of it")
+    } else {
+        (vec![folder], "a path where it can be created")
+    };
+    for checked in checked {
+        let (why, remedy) = match rustix::fs::access(checked, rustix::fs::Access::WRITE_OK) {
+            Err(rustix::io::Errno::ROFS) => ("is on a read-only filesystem", "remount the filesystem read-write"),
+            Err(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM) => {
+                ("is not writable by this user", "make it writable")
+            }
+            // Anything else is for SQLite to report.
+            _ => continue,
+        };
+        bail!(
+            "the store {} cannot be opened: {} {why}. SQLite writes beside a store even to read it (its journal files), and scans add to it; nothing was changed. Pass --db with {elsewhere}, or {remedy}",
+            path.display(),
+            checked.display(),
+        );
+    }
+    Ok(())
 }
 
 /// The store's layout version; an error if it is newer than this build's.
@@ -493,6 +548,18 @@ mod tests {
         let message = format!("{:#}", Store::open(&path).err().expect("refused"));
         assert!(message.contains("not an ecr-engine store"), "{message}");
         assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn a_path_that_is_not_a_regular_file_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.db");
+        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR).unwrap();
+        let message = format!("{:#}", Store::open(&fifo).err().expect("refused"));
+        assert!(message.contains("fifo.db cannot be the store"), "{message}");
+        assert!(message.contains("a FIFO (named pipe), not a regular file"), "{message}");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+        assert_eq!(left, vec!["fifo.db"], "no journal beside it");
     }
 
     /// A record with a row under `key` that a store of layout version `old` did not keep (its

@@ -1,11 +1,12 @@
 //! `db import` and `db update`: OSV records from JSON files, directories of them and osv.dev's
 //! per-ecosystem `all.zip` dumps, written in one transaction.
 
+use crate::regular_file::{open_regular, read_bounded, read_regular};
 use crate::store::Store;
 use crate::vuln::osv::Record;
 use anyhow::{Context, Result, bail};
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use walkdir::WalkDir;
@@ -36,6 +37,8 @@ pub const ECOSYSTEMS: &[&str] = &[
 
 /// One OSV document larger than this is not a record.
 const MAX_RECORD_BYTES: u64 = 32 << 20;
+/// The kind of file [`MAX_RECORD_BYTES`] bounds, for messages.
+const RECORD: &str = "an OSV record";
 /// Rejections listed in full; the rest are counted.
 const MAX_LISTED_REJECTIONS: usize = 200;
 
@@ -78,7 +81,8 @@ pub fn import_paths(store: &mut Store, paths: &[PathBuf]) -> Result<ImportReport
             if is_zip(&file) {
                 read_zip(&file, |entry, bytes| accept(&format!("{name}!{entry}"), bytes, &mut report))?;
             } else {
-                let bytes = read_bounded(File::open(&file).with_context(|| format!("cannot open {name}"))?, &name)?;
+                let bytes =
+                    read_regular(&file, MAX_RECORD_BYTES, RECORD).with_context(|| format!("cannot read {name}"))?;
                 accept(&name, &bytes, &mut report)?;
             }
         }
@@ -115,14 +119,16 @@ fn files_under(path: &Path) -> Result<Vec<PathBuf>> {
     if !path.exists() {
         bail!("{} does not exist", path.display());
     }
-    if path.is_file() {
+    if !path.is_dir() {
+        // Read as a record or a zip even if it is not a regular file: reading says what it is.
         return Ok(vec![path.to_path_buf()]);
     }
     let mut files = Vec::new();
     for entry in WalkDir::new(path).sort_by_file_name() {
         let entry = entry.with_context(|| format!("cannot read {}", path.display()))?;
         let p = entry.path();
-        if entry.file_type().is_file() && (p.extension().is_some_and(|e| e == "json") || is_zip(p)) {
+        // Not only regular files: a FIFO or device named like a record is refused, not passed over.
+        if !entry.file_type().is_dir() && (p.extension().is_some_and(|e| e == "json") || is_zip(p)) {
             files.push(p.to_path_buf());
         }
     }
@@ -133,17 +139,8 @@ fn is_zip(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"))
 }
 
-fn read_bounded(reader: impl Read, name: &str) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    reader.take(MAX_RECORD_BYTES + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read {name}"))?;
-    if bytes.len() as u64 > MAX_RECORD_BYTES {
-        bail!("{name} is larger than {MAX_RECORD_BYTES} bytes; not an OSV record");
-    }
-    Ok(bytes)
-}
-
 fn read_zip(path: &Path, mut each: impl FnMut(&str, &[u8]) -> Result<()>) -> Result<()> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = open_regular(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut archive = zip::ZipArchive::new(BufReader::new(file))
         .with_context(|| format!("{} is not a valid zip archive", path.display()))?;
     for index in 0..archive.len() {
@@ -153,7 +150,8 @@ fn read_zip(path: &Path, mut each: impl FnMut(&str, &[u8]) -> Result<()>) -> Res
         if !entry.is_file() || !name.ends_with(".json") {
             continue;
         }
-        let bytes = read_bounded(entry, &format!("{}!{name}", path.display()))?;
+        let bytes = read_bounded(entry, MAX_RECORD_BYTES, RECORD)
+            .with_context(|| format!("cannot read {}!{name}", path.display()))?;
         each(&name, &bytes)?;
     }
     Ok(())

@@ -105,7 +105,8 @@ pub struct Measured {
 impl Measured {
     /// The JSON report on stdout (panics with stderr when there is none).
     pub fn report(&self) -> Value {
-        serde_json::from_slice(&self.stdout).unwrap_or_else(|e| panic!("report is not JSON ({e}); stderr: {}", self.stderr))
+        serde_json::from_slice(&self.stdout)
+            .unwrap_or_else(|e| panic!("report is not JSON ({e}); stderr: {}", self.stderr))
     }
 }
 
@@ -113,15 +114,8 @@ impl Measured {
 /// measures the real binary's peak memory: how the hostile-input tests bound what the input costs.
 pub fn run_measured(command: &Command) -> Measured {
     let time_report = tempfile::NamedTempFile::new().unwrap();
-    let mut timed = Command::new("/usr/bin/time");
+    let mut timed = wrapped("/usr/bin/time", command);
     timed.arg("-v").arg("-o").arg(time_report.path()).arg(command.get_program()).args(command.get_args());
-    timed.envs(command.get_envs().filter_map(|(key, value)| Some((key, value?))));
-    for removed in command.get_envs().filter(|(_, value)| value.is_none()) {
-        timed.env_remove(removed.0);
-    }
-    if let Some(dir) = command.get_current_dir() {
-        timed.current_dir(dir);
-    }
     let started = std::time::Instant::now();
     let output = timed.output().expect("/usr/bin/time is needed for this test (.ci/run installs `time`)");
     let seconds = started.elapsed().as_secs_f64();
@@ -138,6 +132,38 @@ pub fn run_measured(command: &Command) -> Measured {
         peak_rss_mib: kib / 1024,
         seconds,
     }
+}
+
+/// `program`, with `command`'s environment and directory: a wrapper to be given `command` to run.
+pub fn wrapped(program: &str, command: &Command) -> Command {
+    let mut wrapper = Command::new(program);
+    wrapper.envs(command.get_envs().filter_map(|(key, value)| Some((key, value?))));
+    for removed in command.get_envs().filter(|(_, value)| value.is_none()) {
+        wrapper.env_remove(removed.0);
+    }
+    if let Some(dir) = command.get_current_dir() {
+        wrapper.current_dir(dir);
+    }
+    wrapper
+}
+
+/// How long a command under [`with_deadline`] may run.
+pub const DEADLINE_SECONDS: u32 = 60;
+/// The exit code of a command [`with_deadline`] killed (`timeout` reports 128 + SIGKILL).
+pub const KILLED_AT_DEADLINE: i32 = 137;
+
+/// `command` under coreutils' `timeout`, killed after [`DEADLINE_SECONDS`] (its exit code is
+/// then [`KILLED_AT_DEADLINE`]): a regression that hangs fails its test instead of the suite.
+/// Arguments added later go to `command`'s program.
+pub fn with_deadline(command: &Command) -> Command {
+    let mut limited = wrapped("timeout", command);
+    // --foreground: only the command is killed; without it `timeout` kills its whole process
+    // group, itself included, and then reports no exit code at all.
+    limited
+        .args(["--foreground", "--signal=KILL", &DEADLINE_SECONDS.to_string()])
+        .arg(command.get_program())
+        .args(command.get_args());
+    limited
 }
 
 pub fn target(kind: &str, path: &Path) -> String {

@@ -795,8 +795,8 @@ pub fn write_oci_archive_with(
     built
 }
 
-/// Tars the contents of `dir` (paths relative to it, sorted, directories as `name/`, no `./`
-/// prefix, deterministic headers) into `out`. Turns a (possibly tampered) layout or
+/// Tars the contents of `dir` (paths relative to it, sorted, directories as `name/`, symlinks as
+/// links, no `./` prefix, deterministic headers) into `out`. Turns a (possibly tampered) layout or
 /// docker-save directory into an archive.
 pub fn tar_dir(dir: &Path, out: &Path) {
     fn walk(b: &mut tar::Builder<Vec<u8>>, root: &Path, cur: &Path) {
@@ -811,6 +811,9 @@ pub fn tar_dir(dir: &Path, out: &Path) {
             } else if ft.is_file() {
                 let data = fs::read(&p).unwrap();
                 append_raw(b, rel.as_bytes(), b'0', 0o644, &data, None);
+            } else if ft.is_symlink() {
+                let target = fs::read_link(&p).unwrap();
+                append_raw(b, rel.as_bytes(), b'2', 0o777, &[], Some(target.as_os_str().as_encoded_bytes()));
             } else {
                 panic!("tar_dir: unsupported file type at {}", p.display());
             }

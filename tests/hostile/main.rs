@@ -8,4 +8,5 @@
 mod common;
 mod merged_view;
 mod slow_servers;
+mod special_files;
 mod terminal;
