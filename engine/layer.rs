@@ -4,6 +4,7 @@
 
 use crate::digest::{Digest, VerifyingReader};
 use crate::image::{Compression, LayerRef};
+use crate::tar_reader::{LimitExceeded, TarReader, limit_exceeded};
 use anyhow::{Context, Result, bail};
 use globset::GlobSet;
 use serde::{Deserialize, Serialize};
@@ -318,6 +319,11 @@ fn compression_name(compression: Compression) -> &'static str {
 }
 
 fn stream_error(error: anyhow::Error, compression: Compression, stream: &TarStream<'_>, what: &str) -> anyhow::Error {
+    if let Some(limit) = limit_exceeded(&error) {
+        return anyhow::anyhow!(
+            "{what}: {limit}; the layer is not scanned (tar metadata this large comes from a hostile or broken layer)"
+        );
+    }
     if stream.bytes > stream.limit {
         return anyhow::anyhow!(
             "{what}: expands to more than {} bytes, the ceiling for one layer (a decompression bomb, or raise --max-layer-size)",
@@ -356,11 +362,11 @@ impl Read for TarStream<'_> {
 
 fn walk_tar(stream: impl Read + Seek, selector: &Selector, limits: &LayerLimits, what: &str) -> Result<LayerContents> {
     let mut contents = LayerContents::default();
-    let mut archive = tar::Archive::new(stream);
-    for entry in archive.entries_with_seek()? {
-        let mut entry = entry?;
-        let raw_name = entry.path_bytes().into_owned();
-        let path = match normalize_entry_name(&raw_name) {
+    let mut kept = KeptMetadata::default();
+    let mut archive = TarReader::new(stream);
+    while let Some(entry) = archive.next_entry()? {
+        let raw_name = entry.path_bytes();
+        let path = match normalize_entry_name(raw_name) {
             Ok(Some(path)) => path,
             Ok(None) => continue,
             Err(problem) => {
@@ -371,32 +377,35 @@ fn walk_tar(stream: impl Read + Seek, selector: &Selector, limits: &LayerLimits,
         if raw_name.first() == Some(&b'/') {
             contents.warn(format!(
                 "{what}: entry '{}' has an absolute path; read as '{path}', as container runtimes do",
-                String::from_utf8_lossy(&raw_name)
+                String::from_utf8_lossy(raw_name)
             ));
         }
         let (dir, base) = path.rsplit_once('/').map_or(("", path.as_str()), |(d, b)| (d, b));
         if let Some(hidden) = base.strip_prefix(".wh.") {
             if hidden == ".wh..opq" {
+                kept.add(dir.len())?;
                 contents.opaque_dirs.push(dir.to_string());
             } else if !hidden.starts_with(".wh.") {
                 // `.wh..wh.*` other than the opaque marker is AUFS bookkeeping, not a whiteout.
+                kept.add(path.len())?;
                 contents.whiteouts.push(join(dir, hidden));
             }
             continue;
         }
         let kind = entry.header().entry_type();
         if kind.is_symlink() {
-            let target = entry.link_name_bytes().map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_default();
+            let target = entry.link_name_bytes().map(|t| String::from_utf8_lossy(t).into_owned()).unwrap_or_default();
+            kept.add(path.len() + target.len())?;
             contents.entries.push(LayerEntry { path, node: Node::Symlink { target } });
         } else if !selector.wants(&path) {
             continue;
         } else if kind.is_hard_link() {
             let target = entry.link_name_bytes().unwrap_or_default();
-            match normalize_entry_name(&target) {
+            match normalize_entry_name(target) {
                 Ok(Some(target)) => contents.entries.push(LayerEntry { path, node: Node::Hardlink { target } }),
                 _ => contents.warn(format!(
                     "{what}: hard link '{path}' points to '{}', outside the image; skipped",
-                    String::from_utf8_lossy(&target)
+                    String::from_utf8_lossy(target)
                 )),
             }
         } else if kind.is_file() || kind == tar::EntryType::Continuous || kind.is_gnu_sparse() {
@@ -410,11 +419,33 @@ fn walk_tar(stream: impl Read + Seek, selector: &Selector, limits: &LayerLimits,
             }
             let mode = entry.header().mode().unwrap_or(0o644);
             let mut content = Vec::with_capacity(size as usize);
-            (&mut entry).take(limits.max_file_bytes).read_to_end(&mut content)?;
+            archive.read_data(&entry, &mut content)?;
             contents.entries.push(LayerEntry { path, node: Node::File { content, mode } });
         }
     }
     Ok(contents)
+}
+
+/// Most bytes of symlinks, whiteouts and opaque directories one layer may keep (they are kept
+/// whatever their path, for the merged view), counting each entry's bookkeeping too.
+pub const MAX_KEPT_METADATA_BYTES: usize = 64 << 20;
+
+/// What the kept symlinks, whiteouts and opaque directories of a layer cost so far.
+#[derive(Default)]
+struct KeptMetadata {
+    bytes: usize,
+}
+
+impl KeptMetadata {
+    fn add(&mut self, text_bytes: usize) -> io::Result<()> {
+        self.bytes += text_bytes + std::mem::size_of::<LayerEntry>();
+        if self.bytes > MAX_KEPT_METADATA_BYTES {
+            return Err(LimitExceeded::error(format!(
+                "its symlinks, whiteouts and opaque directories take more than {MAX_KEPT_METADATA_BYTES} bytes, the limit for one layer"
+            )));
+        }
+        Ok(())
+    }
 }
 
 fn join(dir: &str, name: &str) -> String {

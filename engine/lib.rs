@@ -22,5 +22,6 @@ pub mod rootfs;
 pub mod scan;
 pub mod source;
 pub mod store;
+pub mod tar_reader;
 pub mod view;
 pub mod vuln;

@@ -105,7 +105,8 @@ pub struct Measured {
 impl Measured {
     /// The JSON report on stdout (panics with stderr when there is none).
     pub fn report(&self) -> Value {
-        serde_json::from_slice(&self.stdout).unwrap_or_else(|e| panic!("report is not JSON ({e}); stderr: {}", self.stderr))
+        serde_json::from_slice(&self.stdout)
+            .unwrap_or_else(|e| panic!("report is not JSON ({e}); stderr: {}", self.stderr))
     }
 }
 
