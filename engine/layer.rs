@@ -4,6 +4,7 @@
 
 use crate::digest::{Digest, VerifyingReader};
 use crate::image::{Compression, LayerRef};
+use crate::tar_reader::{LimitExceeded, TarReader, limit_exceeded};
 use anyhow::{Context, Result, bail};
 use globset::GlobSet;
 use serde::{Deserialize, Serialize};
@@ -358,6 +359,11 @@ fn compression_name(compression: Compression) -> &'static str {
 }
 
 fn stream_error(error: anyhow::Error, compression: Compression, stream: &TarStream<'_>, what: &str) -> anyhow::Error {
+    if let Some(limit) = limit_exceeded(&error) {
+        return anyhow::anyhow!(
+            "{what}: {limit}; the layer is not scanned (tar metadata this large comes from a hostile or broken layer)"
+        );
+    }
     if stream.bytes > stream.limit {
         return anyhow::anyhow!(
             "{what}: expands to more than {} bytes, the ceiling for one layer (a decompression bomb, or raise --max-layer-size)",
@@ -397,12 +403,12 @@ impl Read for TarStream<'_> {
 fn walk_tar(stream: impl Read + Seek, selector: &Selector, limits: &LayerLimits, what: &str) -> Result<LayerContents> {
     let mut contents = LayerContents::default();
     // The hashes of `LayerContents::replaced`, as a set while the walk needs to look them up.
-    let mut not_kept: HashSet<u64> = HashSet::new();
-    let mut archive = tar::Archive::new(stream);
-    for entry in archive.entries_with_seek()? {
-        let mut entry = entry?;
-        let raw_name = entry.path_bytes().into_owned();
-        let path = match normalize_entry_name(&raw_name) {
+    let mut not_kept = NotKept::default();
+    let mut kept = KeptMetadata::default();
+    let mut archive = TarReader::new(stream);
+    while let Some(entry) = archive.next_entry()? {
+        let raw_name = entry.path_bytes();
+        let path = match normalize_entry_name(raw_name) {
             Ok(Some(path)) => path,
             Ok(None) => continue,
             Err(problem) => {
@@ -413,15 +419,17 @@ fn walk_tar(stream: impl Read + Seek, selector: &Selector, limits: &LayerLimits,
         if raw_name.first() == Some(&b'/') {
             contents.warn(format!(
                 "{what}: entry '{}' has an absolute path; read as '{path}', as container runtimes do",
-                String::from_utf8_lossy(&raw_name)
+                String::from_utf8_lossy(raw_name)
             ));
         }
         let (dir, base) = path.rsplit_once('/').map_or(("", path.as_str()), |(d, b)| (d, b));
         if let Some(hidden) = base.strip_prefix(".wh.") {
             if hidden == ".wh..opq" {
+                kept.add(dir.len())?;
                 contents.opaque_dirs.push(dir.to_string());
             } else if !hidden.starts_with(".wh.") {
                 // `.wh..wh.*` other than the opaque marker is AUFS bookkeeping, not a whiteout.
+                kept.add(path.len())?;
                 contents.whiteouts.push(join(dir, hidden));
             }
             continue;
@@ -431,28 +439,29 @@ fn walk_tar(stream: impl Read + Seek, selector: &Selector, limits: &LayerLimits,
             continue;
         }
         if kind.is_symlink() {
-            let target = entry.link_name_bytes().map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_default();
+            let target = entry.link_name_bytes().map(|t| String::from_utf8_lossy(t).into_owned()).unwrap_or_default();
+            kept.add(path.len() + target.len())?;
             contents.entries.push(LayerEntry { path, node: Node::Symlink { target } });
             continue;
         }
         if !selector.wants(&path) {
-            not_kept.insert(path_hash(&path));
+            not_kept.insert(&path, &mut contents, what);
             continue;
         }
         if kind.is_hard_link() {
             let target = entry.link_name_bytes().unwrap_or_default();
-            match normalize_entry_name(&target) {
+            match normalize_entry_name(target) {
                 Ok(Some(target)) => {
                     // A tar names a hard link's target before the link: when that entry was
                     // not kept, its bytes are gone from this read.
-                    if not_kept.contains(&path_hash(&target)) {
+                    if not_kept.contains(&target) {
                         contents.unread_link_targets.push(target.clone());
                     }
                     contents.entries.push(LayerEntry { path, node: Node::Hardlink { target } })
                 }
                 _ => contents.warn(format!(
                     "{what}: hard link '{path}' points to '{}', outside the image; skipped",
-                    String::from_utf8_lossy(&target)
+                    String::from_utf8_lossy(target)
                 )),
             }
         } else if kind.is_file() || kind == tar::EntryType::Continuous || kind.is_gnu_sparse() {
@@ -462,22 +471,74 @@ fn walk_tar(stream: impl Read + Seek, selector: &Selector, limits: &LayerLimits,
                     "{what}: '{path}' is {size} bytes, over the {}-byte limit for files given to analyzers; skipped (raise --max-file-size)",
                     limits.max_file_bytes
                 ));
-                not_kept.insert(path_hash(&path));
+                not_kept.insert(&path, &mut contents, what);
                 continue;
             }
             let mode = entry.header().mode().unwrap_or(0o644);
             let mut content = Vec::with_capacity(size as usize);
-            (&mut entry).take(limits.max_file_bytes).read_to_end(&mut content)?;
+            archive.read_data(&entry, &mut content)?;
             contents.entries.push(LayerEntry { path, node: Node::File { content, mode } });
         } else {
             // A device or FIFO at a selected path: nothing to read, but it replaces lower layers'.
-            not_kept.insert(path_hash(&path));
+            not_kept.insert(&path, &mut contents, what);
         }
     }
-    contents.replaced = not_kept.into_iter().collect();
+    contents.replaced = not_kept.hashes.into_iter().collect();
     // In a stable order, so the same layer is always cached as the same bytes.
     contents.replaced.sort_unstable();
     Ok(contents)
+}
+
+/// Most non-directory entries nobody asked for whose paths a layer records (as 8-byte hashes,
+/// about 40 MB at most while the walk runs): far more than real layers hold, and bounded.
+pub const MAX_NOT_KEPT_ENTRIES: usize = 1 << 20;
+
+/// The hashes of the paths a layer holds non-directories at but does not keep.
+#[derive(Default)]
+struct NotKept {
+    hashes: HashSet<u64>,
+    /// [`MAX_NOT_KEPT_ENTRIES`] was reached (and said).
+    full: bool,
+}
+
+impl NotKept {
+    fn insert(&mut self, path: &str, contents: &mut LayerContents, what: &str) {
+        if self.hashes.len() < MAX_NOT_KEPT_ENTRIES {
+            self.hashes.insert(path_hash(path));
+        } else if !self.full {
+            // The layer stays readable; only what it hides of lower layers is less exact.
+            self.full = true;
+            contents.warn(format!(
+                "{what}: more than {MAX_NOT_KEPT_ENTRIES} entries no analyzer asked for; a lower layer's directory replaced by one of the entries past them may still show its files"
+            ));
+        }
+    }
+
+    fn contains(&self, path: &str) -> bool {
+        self.hashes.contains(&path_hash(path))
+    }
+}
+
+/// Most bytes of symlinks, whiteouts and opaque directories one layer may keep (they are kept
+/// whatever their path, for the merged view), counting each entry's bookkeeping too.
+pub const MAX_KEPT_METADATA_BYTES: usize = 64 << 20;
+
+/// What the kept symlinks, whiteouts and opaque directories of a layer cost so far.
+#[derive(Default)]
+struct KeptMetadata {
+    bytes: usize,
+}
+
+impl KeptMetadata {
+    fn add(&mut self, text_bytes: usize) -> io::Result<()> {
+        self.bytes += text_bytes + std::mem::size_of::<LayerEntry>();
+        if self.bytes > MAX_KEPT_METADATA_BYTES {
+            return Err(LimitExceeded::error(format!(
+                "its symlinks, whiteouts and opaque directories take more than {MAX_KEPT_METADATA_BYTES} bytes, the limit for one layer"
+            )));
+        }
+        Ok(())
+    }
 }
 
 fn join(dir: &str, name: &str) -> String {

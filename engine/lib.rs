@@ -29,6 +29,7 @@ pub mod rootfs;
 pub mod scan;
 pub mod source;
 pub mod store;
+pub mod tar_reader;
 pub mod terminal;
 pub mod view;
 pub mod vuln;

@@ -4,6 +4,7 @@
 use crate::digest::Digest;
 use crate::registry::reference::{Reference, is_registry_host};
 use crate::regular_file::open_regular;
+use crate::tar_reader::TarReader;
 use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -146,16 +147,15 @@ impl ArchiveFiles {
             );
         }
         (&file).seek(SeekFrom::Start(0))?;
-        let mut archive = tar::Archive::new(BufReader::new(file));
+        let mut archive = TarReader::new(BufReader::new(file));
         let mut members = HashMap::new();
-        let entries =
-            archive.entries_with_seek().with_context(|| format!("{} is not a tar archive", path.display()))?;
-        for entry in entries {
-            let entry = entry.with_context(|| format!("{}: corrupt tar archive", path.display()))?;
+        while let Some(entry) =
+            archive.next_entry().with_context(|| format!("{}: cannot index the tar archive", path.display()))?
+        {
             if !entry.header().entry_type().is_file() {
                 continue;
             }
-            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let name = String::from_utf8_lossy(entry.path_bytes()).into_owned();
             members.insert(normalize_member(&name), (entry.raw_file_position(), entry.size()));
         }
         if members.is_empty() {

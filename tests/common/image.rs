@@ -116,6 +116,9 @@ pub enum Entry {
         kind: u8,
         link: Option<Vec<u8>>,
     },
+    /// Bytes written into the tar stream exactly as given, padded to whole 512-byte blocks:
+    /// headers (see [`tar_header`]) that declare more data than follows, PAX records, sparse maps.
+    Verbatim(Vec<u8>),
 }
 
 impl Entry {
@@ -338,6 +341,25 @@ fn append_raw(b: &mut tar::Builder<Vec<u8>>, name: &[u8], kind: u8, mode: u32, c
     b.append(&h, content).expect("append tar entry");
 }
 
+/// A GNU header of typeflag `kind` named `name` (at most 100 bytes) that declares `size` bytes of
+/// data, checksum set: the start of an [`Entry::Verbatim`].
+pub fn tar_header(kind: u8, name: &[u8], size: u64) -> tar::Header {
+    let mut h = base_header(tar::EntryType::new(kind), 0o644, size);
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    h.set_cksum();
+    h
+}
+
+/// One PAX extended-header record, `LENGTH key=value\n` (the length counts its own digits).
+pub fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
+    let body = [b" ", key.as_bytes(), b"=", value, b"\n"].concat();
+    let mut length = body.len() + 1;
+    while length.to_string().len() + body.len() != length {
+        length += 1;
+    }
+    [length.to_string().as_bytes(), &body].concat()
+}
+
 fn base_header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
@@ -411,6 +433,11 @@ impl Layer {
                         _ => 0o644,
                     };
                     append_raw(&mut b, name, *kind, mode, content, link.as_deref());
+                }
+                Entry::Verbatim(bytes) => {
+                    let stream = b.get_mut();
+                    stream.extend_from_slice(bytes);
+                    stream.resize(stream.len().next_multiple_of(512), 0);
                 }
             }
         }

@@ -9,4 +9,5 @@ mod common;
 mod merged_view;
 mod slow_servers;
 mod special_files;
+mod tar_metadata;
 mod terminal;
