@@ -116,9 +116,10 @@ impl LayerContents {
     /// Adds the files a second read fetched for [`LayerContents::unread_link_targets`].
     pub fn add_link_targets(&mut self, second_read: LayerContents) {
         let targets: HashSet<String> = std::mem::take(&mut self.unread_link_targets).into_iter().collect();
-        let fetched = second_read.entries.into_iter().filter(|entry| {
-            targets.contains(&entry.path) && matches!(entry.node, Node::File { .. })
-        });
+        let fetched = second_read
+            .entries
+            .into_iter()
+            .filter(|entry| targets.contains(&entry.path) && matches!(entry.node, Node::File { .. }));
         // First, so that the links in this layer find them whatever the order of the entries.
         self.entries.splice(0..0, fetched);
     }

@@ -462,7 +462,10 @@ mod tests {
         let selector = Selector::new(&["db/*".to_string()]).unwrap();
         let layers = [
             LayerContents { entries: vec![file("db/a", "1"), file("db/b", "1")], ..Default::default() },
-            LayerContents { entries: vec![file("db/b", "2"), link("db/c", "a"), file("other", "x")], ..Default::default() },
+            LayerContents {
+                entries: vec![file("db/b", "2"), link("db/c", "a"), file("other", "x")],
+                ..Default::default()
+            },
         ];
         let digests = vec!["L0".to_string(), "L1".to_string()];
         let mut view = MergedView::new(&layers, &digests);
@@ -525,7 +528,10 @@ mod tests {
             ..Default::default()
         }];
         let files = view_files(&chain, &selector);
-        assert_eq!(files, vec![("l/a".into(), "bytes".into(), "L0".into()), ("l/b".into(), "bytes".into(), "L0".into())]);
+        assert_eq!(
+            files,
+            vec![("l/a".into(), "bytes".into(), "L0".into()), ("l/b".into(), "bytes".into(), "L0".into())]
+        );
     }
 
     #[test]

@@ -110,7 +110,9 @@ fn write_layers(layers: Vec<Layer>) -> (tempfile::TempDir, BuiltImage) {
 #[test]
 fn six_thousand_layers_each_adding_a_package() {
     let layers: Vec<Layer> = (0..6000)
-        .map(|i| Layer::plain(vec![Entry::file(&format!("var/lib/dpkg/status.d/p{i}"), stanza(&format!("p{i}"), "1.0"))]))
+        .map(|i| {
+            Layer::plain(vec![Entry::file(&format!("var/lib/dpkg/status.d/p{i}"), stanza(&format!("p{i}"), "1.0"))])
+        })
         .collect();
     let (dir, built) = write_layers(layers);
     let report = scan_within(dir.path(), &[]);
@@ -150,4 +152,3 @@ fn fifteen_hundred_layers_rewriting_the_database() {
     let base = report["packages"].as_array().unwrap().iter().find(|p| p["name"] == "base").unwrap();
     assert_eq!(base["layer"], built.layer_digests[0]);
 }
-
