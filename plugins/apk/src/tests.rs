@@ -1,5 +1,10 @@
 use super::*;
+// The integration tests' rule for missing tools and fixtures (skip, or fail under CI=true).
+#[path = "../../../tests/common/require.rs"]
+#[allow(dead_code)] // each crate uses part of it
+mod require;
 use ecr_plugin_kit::findings::{distro, file_errors, packages};
+use require::require_fixture;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,17 +18,6 @@ const DB_USR: &str = "usr/lib/apk/db/installed";
 
 fn names(parsed: &installed::Parsed) -> Vec<&str> {
     parsed.entries.iter().map(|e| e.name.as_str()).collect()
-}
-
-fn fixture(rel: &str) -> Option<Vec<u8>> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures").join(rel);
-    match std::fs::read(&p) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            println!("SKIP: fixture {} not available ({e}); ../shared/fixtures is absent", p.display());
-            None
-        }
-    }
 }
 
 /// A minimal entry as apk writes it.
@@ -68,7 +62,7 @@ fn describe_patterns() {
 
 #[test]
 fn fixture_installed_multi() {
-    let Some(bytes) = fixture("apk/installed-multi") else { return };
+    let Some(bytes) = require_fixture("apk/installed-multi") else { return };
     let text = String::from_utf8(bytes.clone()).unwrap();
     let (p_lines, expected) = independent_entries(&text);
     assert_eq!(p_lines, 15);
@@ -117,7 +111,7 @@ fn fixture_installed_multi() {
 
 #[test]
 fn fixture_installed_trivy() {
-    let Some(bytes) = fixture("apk/installed-trivy") else { return };
+    let Some(bytes) = require_fixture("apk/installed-trivy") else { return };
     let text = String::from_utf8(bytes.clone()).unwrap();
     let (p_lines, expected) = independent_entries(&text);
     assert_eq!(p_lines, 16);
