@@ -39,8 +39,8 @@ pub struct Analysis {
     pub package_layers: HashMap<PackageKey, String>,
 }
 
-/// A package as seen in one view of the image: DESIGN.md attributes a package to the lowest
-/// layer whose copy of its database already listed the same name and version.
+/// A package as seen in one view of the image: a package is attributed to the lowest layer whose
+/// copy of its database already listed the same name and version.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PackageKey {
     plugin: String,
