@@ -6,7 +6,6 @@ mod require;
 use ecr_plugin_kit::findings::{distro, file_errors, packages};
 use require::require_fixture;
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 const ALPINE_OS_RELEASE: &str = "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.1\n\
@@ -563,7 +562,7 @@ fn random_databases_round_trip() {
 #[test]
 fn mutated_inputs_never_panic() {
     let mut bases: Vec<Vec<u8>> =
-        ["apk/installed-multi", "apk/installed-trivy"].iter().filter_map(|f| fixture(f)).collect();
+        ["apk/installed-multi", "apk/installed-trivy"].iter().filter_map(|f| require_fixture(f)).collect();
     if bases.is_empty() {
         bases.push(format!("{}{}", entry("musl", "1.2.4-r2", "musl"), entry("zlib", "1.3.1-r0", "zlib")).into_bytes());
     }

@@ -6,7 +6,6 @@ mod require;
 use ecr_plugin_kit::findings::{distro, file_errors, packages};
 use require::{require, require_fixture};
 use std::collections::BTreeSet;
-use std::path::Path;
 
 const DEBIAN12_OS_RELEASE: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n\
 NAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\n\
