@@ -1,6 +1,6 @@
 //! ecr-engine: a container-image security scanner.
 //!
-//! One module per stage of the flow (see DESIGN.md):
+//! One module per stage of the flow:
 //! `source` (where image bytes come from) -> `image` (index, manifest, config, platform) ->
 //! `layer` (digest check, decode, tar walk, selection) -> `view` (whiteouts, links, the merged
 //! view) -> `plugin` (sandboxed analyzers) -> `report`. `rootfs` reads unpacked root filesystems;

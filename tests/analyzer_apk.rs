@@ -6,6 +6,7 @@ mod common;
 
 use common::cli::{self, ScanResult};
 use common::image::*;
+use common::require::require_fixture;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -245,7 +246,7 @@ fn expected_from_text(text: &str) -> (usize, Vec<(String, String)>) {
 #[test]
 fn fixture_databases_every_entry_is_one_package() {
     for (name, p_lines, broken) in [("installed-multi", 15, None), ("installed-trivy", 16, Some(23))] {
-        let Some(bytes) = shared_fixture(&format!("apk/{name}")) else { return };
+        let Some(bytes) = require_fixture(&format!("apk/{name}")) else { return };
         let (count, expected) = expected_from_text(&String::from_utf8(bytes.clone()).unwrap());
         assert_eq!(count, p_lines, "{name}");
         assert_eq!(expected.len(), p_lines - usize::from(broken.is_some()), "{name}");

@@ -17,7 +17,7 @@ fn python3(args: &[&str]) -> String {
     let out = Command::new("python3")
         .args(args)
         .output()
-        .expect("python3 is needed for this test (.ci/run installs it): it is the oracle for the Python analyzer");
+        .expect("python3 is needed for this test (scripts/test installs it): it is the oracle for the Python analyzer");
     assert!(out.status.success(), "python3 {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }

@@ -3,12 +3,13 @@
 //! identity, and broken databases that must not hide the other analyzers' results.
 //!
 //! Databases: `plugins/rpm/testdata` (made by real rpm, see its `make.sh`) and the real-world
-//! ones in `../shared/fixtures/rpm` (tests needing those skip when the folder is absent).
+//! fixtures (`common::require::require_fixture`; docs/testing.md lists them).
 
 mod common;
 
 use common::cli::{self, ScanResult};
 use common::image::*;
+use common::require::require_fixture;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -141,7 +142,7 @@ fn real_world_databases_in_every_format() {
         ),
     ];
     for (fixture, path, (os_path, os_text), (id, version, namespace)) in cases {
-        let (Some(db), Some(tsv)) = (shared_fixture(fixture), shared_fixture(&format!("{fixture}.expected.tsv")))
+        let (Some(db), Some(tsv)) = (require_fixture(fixture), require_fixture(&format!("{fixture}.expected.tsv")))
         else {
             return;
         };
@@ -201,7 +202,7 @@ fn broken_databases_are_named_and_the_rest_is_kept() {
         ("var/lib/rpm/Packages", bdb[..bdb.len() / 2].to_vec(), "truncated: the metadata page says", 0),
         ("usr/share/rpm/Packages.db", garbage, "not an rpm NDB database", 0),
     ];
-    if let Some(ndb) = shared_fixture("rpm/ndb-sle15-bci-Packages.db") {
+    if let Some(ndb) = require_fixture("rpm/ndb-sle15-bci-Packages.db") {
         cases.push(("usr/lib/sysimage/rpm/Packages.db", ndb[..ndb.len() * 2 / 3].to_vec(), "outside the blob area", 0));
     }
     for (path, content, needle, min_rpm_packages) in cases {

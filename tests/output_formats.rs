@@ -15,17 +15,17 @@
 //! Those are installed once per target directory into a virtualenv under `CARGO_TARGET_TMPDIR`
 //! (pinned versions, the two schema wheels also by hash), or taken from the Python named by
 //! `ECR_ENGINE_SCHEMA_PYTHON`. When they cannot be had (no python3, no PyPI), the schema
-//! validation is SKIPPED with a message saying why, and the content checks still run; with
-//! `ECR_ENGINE_REQUIRE_SCHEMA_VALIDATION=1` (CI) that is a failure instead.
+//! validation is skipped with a message saying why, and the content checks still run; under
+//! `CI=true` that is a failure instead (`common::require`).
 
 mod common;
 
 use common::cli;
 use common::image::*;
+use common::require::require;
 use common::venv::Requirements;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -530,27 +530,20 @@ print(f"valid {kind}")
 "#;
 
 /// Validates `document` against the official schema of `kind` ("sarif" or "cyclonedx"), or says
-/// why it cannot (SKIPPED) when the validator is not available.
+/// why it cannot (SKIP) when the validator is not available.
 fn validate(kind: &str, document: &Value) {
-    let Some(python) = python_or_skip(&format!("{kind} schema validation")) else { return };
+    let Some(python) = validator_or_skip() else { return };
     let (valid, output) = run_validator(&python, kind, document);
     assert!(valid, "{kind} does not validate:\n{output}\ndocument: {document:#}");
     assert!(output.contains(&format!("valid {kind}")), "{output}");
 }
 
-/// The validator's Python, or None after saying (on the process's stderr, which the test harness
-/// does not capture, so it shows in a passing run) why the check is SKIPPED.
-fn python_or_skip(what: &str) -> Option<PathBuf> {
-    match validator_python() {
-        Ok(python) => Some(python),
-        Err(reason) => {
-            if std::env::var_os("ECR_ENGINE_REQUIRE_SCHEMA_VALIDATION").is_some_and(|v| v == "1") {
-                panic!("schema validation required (ECR_ENGINE_REQUIRE_SCHEMA_VALIDATION=1) but unavailable: {reason}");
-            }
-            let _ = writeln!(std::io::stderr(), "SKIPPED: {what}: {reason}");
-            None
-        }
-    }
+/// The validator's Python, or None after saying why the schema validation is skipped.
+fn validator_or_skip() -> Option<PathBuf> {
+    require(
+        validator_python().map_err(|e| format!("no schema validator ({e})")),
+        "its virtualenv needs the Debian package python3-venv (scripts/test installs it) and PyPI",
+    )
 }
 
 /// Whether `document` is valid, and what the validator said.
@@ -569,7 +562,7 @@ fn run_validator(python: &Path, kind: &str, document: &Value) -> (bool, String) 
 /// corrected forms accepted.
 #[test]
 fn the_validator_rejects_what_the_schemas_forbid() {
-    let Some(python) = python_or_skip("validator self-check") else { return };
+    let Some(python) = validator_or_skip() else { return };
     let sarif = |level: &str, uri: &str| {
         json!({ "version": "2.1.0", "runs": [{ "tool": { "driver": { "name": "t" } }, "results": [{
             "message": { "text": "m" }, "level": level,

@@ -1,14 +1,17 @@
 //! Version ordering against published test vectors and against the package managers themselves.
 //!
-//! - `../shared/fixtures/versions/*-versions.txt` (osv-scalibr's vectors): every row, both ways.
+//! - The real-world fixtures `versions/*-versions.txt` (osv-scalibr's vectors; docs/testing.md):
+//!   every row, both ways.
 //! - Real tools on a few thousand generated pairs each: `dpkg --compare-versions` for Debian,
 //!   rpm's Python binding (`rpm.labelCompare`, Debian package `python3-rpm`) for RPM, node-semver's
 //!   `semver.compare` (installed with npm into the target directory) for npm, Python's `packaging`
 //!   (pip's version rules, in a pinned virtualenv in the target directory) for PyPI. A test whose
-//!   tool is missing prints why and skips.
+//!   tool or fixture is missing prints why and skips; under CI=true it fails.
 //! - Total-order properties (antisymmetry, transitivity) on random samples, malformed text included.
 
 mod common;
+
+use common::require::{require, require_fixture, require_tool};
 
 use std::cmp::Ordering;
 use std::io::Write;
@@ -30,17 +33,10 @@ fn sym(o: Ordering) -> &'static str {
 // ---------------------------------------------------------------------------------------------
 // Fixture vectors
 
-fn fixture_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/versions/"))
-}
-
-/// Checks every `a OP b` row of one fixture file; returns how many rows were checked.
-fn check_fixture(scheme: Scheme, file: &str) -> Option<usize> {
-    let path = fixture_dir().join(file);
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("SKIP: {} is absent (the shared fixtures are not beside the project)", path.display());
-        return None;
-    };
+/// Checks every `a OP b` row of one fixture file.
+fn check_fixture(scheme: Scheme, file: &str) {
+    let Some(bytes) = require_fixture(&format!("versions/{file}")) else { return };
+    let text = String::from_utf8(bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
     let mut failures = Vec::new();
     let mut rows = 0;
     for (n, line) in text.lines().enumerate() {
@@ -66,7 +62,6 @@ fn check_fixture(scheme: Scheme, file: &str) -> Option<usize> {
     assert!(failures.is_empty(), "{:?} fixture rows that do not hold:\n{}", scheme, failures.join("\n"));
     assert!(rows > 0, "{file} has no rows");
     println!("{scheme:?}: {rows} fixture rows hold both ways");
-    Some(rows)
 }
 
 #[test]
@@ -437,10 +432,6 @@ fn check_against(
     ordered
 }
 
-fn have(program: &str, args: &[&str]) -> bool {
-    Command::new(program).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
-}
-
 // ---------------------------------------------------------------------------------------------
 // dpkg
 
@@ -448,8 +439,7 @@ const DPKG_PAIRS: usize = 3000;
 
 #[test]
 fn dpkg_agrees_with_dpkg() {
-    if !have("dpkg", &["--version"]) {
-        eprintln!("SKIP: dpkg is not installed");
+    if !require_tool("dpkg", &["--version"], "dpkg") {
         return;
     }
     // dpkg would read a leading `-` as an option: keep such pairs out.
@@ -484,17 +474,13 @@ fn dpkg_agrees_with_dpkg() {
 
 const RPM_PAIRS: usize = 5000;
 
-/// A Python that has rpm's binding: Debian's python3-rpm installs it for /usr/bin/python3.
-fn python_with_rpm() -> Option<&'static str> {
-    ["/usr/bin/python3", "python3"].into_iter().find(|py| have(py, &["-c", "import rpm"]))
-}
-
 #[test]
 fn rpm_agrees_with_rpm_label_compare() {
-    let Some(python) = python_with_rpm() else {
-        eprintln!("SKIP: no python3 with the rpm module (Debian package python3-rpm)");
+    // Debian's python3-rpm installs rpm's binding for Debian's own Python.
+    let python = "/usr/bin/python3";
+    if !require_tool(python, &["-c", "import rpm"], "python3-rpm") {
         return;
-    };
+    }
     let pairs = pairs(0x2E0_3A1, RPM_PAIRS, rpm_version, &RPM_INSERTS);
     // rpm.ver() splits an EVR string with rpm's own parser; labelCompare compares the parts.
     let script = r#"
@@ -524,8 +510,7 @@ const SEMVER_PAIRS: usize = 5000;
 
 /// Installs node-semver 7 into the target directory once (npm and the registry permitting).
 fn node_semver_dir() -> Option<PathBuf> {
-    if !have("node", &["--version"]) {
-        eprintln!("SKIP: node is not installed");
+    if !require_tool("node", &["--version"], "nodejs") {
         return None;
     }
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("node-semver");
@@ -539,17 +524,15 @@ fn node_semver_dir() -> Option<PathBuf> {
         .current_dir(&dir)
         .stdout(Stdio::null())
         .status();
-    match status {
-        Ok(s) if s.success() && dir.join("node_modules/semver/package.json").exists() => Some(dir),
-        Ok(s) => {
-            eprintln!("SKIP: `npm install semver@7` failed ({s}); is the npm registry reachable?");
-            None
-        }
-        Err(e) => {
-            eprintln!("SKIP: npm is not available: {e}");
-            None
-        }
-    }
+    let installed = match status {
+        Ok(s) if s.success() && dir.join("node_modules/semver/package.json").exists() => Ok(dir),
+        Ok(s) => Err(format!("`npm install semver@7` failed ({s})")),
+        Err(e) => Err(format!("npm cannot run ({e})")),
+    };
+    require(
+        installed,
+        "node-semver comes from the npm registry: install the Debian package npm (scripts/test installs it) and check that registry.npmjs.org is reachable",
+    )
 }
 
 /// Whether the text holds a number node-semver cannot take exactly: it rejects MAJOR, MINOR or PATCH
@@ -653,13 +636,10 @@ const PEP440_TRICKY: &[(&str, &str)] = &[
 /// A virtualenv with `packaging` made once per target directory (PyPI permitting).
 fn python_with_packaging() -> Option<PathBuf> {
     let steps = [common::venv::Requirements { text: PACKAGING_REQUIREMENTS, pip_args: &["--require-hashes"] }];
-    match common::venv::python("packaging-venv", &steps) {
-        Ok(python) => Some(python),
-        Err(e) => {
-            eprintln!("SKIP: cannot make a virtualenv with packaging (python3-venv and PyPI are needed): {e}");
-            None
-        }
-    }
+    require(
+        common::venv::python("packaging-venv", &steps),
+        "the virtualenv needs the Debian package python3-venv (scripts/test installs it) and PyPI",
+    )
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod common;
 use common::cli::{self, ScanResult};
 use common::image::*;
 use common::osv::*;
+use common::require::require_fixture;
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -324,7 +325,7 @@ fn wolfi_chainguard_and_alpine_advisories_stay_with_their_distribution() {
 /// packages under other os-releases stand for those distributions' images.
 #[test]
 fn azure_linux_mariner_and_openeuler_by_source_rpm() {
-    let Some(rpmdb) = shared_fixture("rpm/sqlite-cbl-mariner-2.0-rpmdb.sqlite") else { return };
+    let Some(rpmdb) = require_fixture("rpm/sqlite-cbl-mariner-2.0-rpmdb.sqlite") else { return };
     let dir = tempfile::tempdir().unwrap();
     let azl = |id: &str, release: &str, name: &str, fixed: &str| {
         json!({"id": id, "modified": "2024-01-01T00:00:00Z", "upstream": [format!("CVE-2099-{}", &id[4..])],

@@ -1,5 +1,5 @@
-//! The scan report: the JSON contract of DESIGN.md (schema ecr-engine/report/v1) and the table
-//! people read in a terminal.
+//! The scan report: the JSON contract (schema ecr-engine/report/v1; these types define it, and
+//! it changes only with a new schema version) and the table people read in a terminal.
 
 use crate::image::{ImageConfig, ResolvedImage};
 use crate::layer::LayerContents;

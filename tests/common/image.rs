@@ -1179,19 +1179,6 @@ pub fn layout_descriptors(layout: &Path) -> Vec<(String, String, u64)> {
     out
 }
 
-/// A file of the shared package-database fixtures (`../shared/fixtures`, see its README), or
-/// `None`, said on stdout, when this checkout has none beside it.
-pub fn shared_fixture(rel: &str) -> Option<Vec<u8>> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(rel);
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) => {
-            println!("SKIP: fixture {} not available ({e}); ../shared/fixtures is absent", path.display());
-            None
-        }
-    }
-}
-
 /// A Rocky Linux 9.3 `/etc/os-release`.
 pub const ROCKY_OS_RELEASE: &str = "NAME=\"Rocky Linux\"\nVERSION=\"9.3 (Blue Onyx)\"\nID=\"rocky\"\n\
 ID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.3\"\nPRETTY_NAME=\"Rocky Linux 9.3 (Blue Onyx)\"\n";

@@ -9,4 +9,5 @@ pub mod image;
 pub mod moto;
 pub mod osv;
 pub mod registry;
+pub mod require;
 pub mod venv;

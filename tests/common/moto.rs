@@ -4,7 +4,6 @@
 
 use super::image::{ImageBlobs, sha256_digest};
 use aws_sdk_ecr::primitives::Blob;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -51,7 +50,6 @@ impl Moto {
             &[super::venv::Requirements { text: MOTO_REQUIREMENTS, pip_args: &["--require-hashes"] }],
         )
         .unwrap_or_else(|e| panic!("cannot set up moto (python3-venv and PyPI are needed): {e}"));
-        let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("moto.log");
         let config_file = dir.path().join("aws.json");
@@ -59,7 +57,6 @@ impl Moto {
         let launcher = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/emulators/moto_ecr.py");
         let child = Command::new(python)
             .arg(launcher)
-            .arg(port.to_string())
             .env("ECR_EMULATOR_URL_TTL", url_ttl.as_secs_f64().to_string())
             .env("ECR_EMULATOR_EXPIRE_FIRST", if faults.expire_first { "1" } else { "0" })
             .env("ECR_EMULATOR_UNAVAILABLE_FIRST", faults.unavailable_first.to_string())
@@ -68,25 +65,34 @@ impl Moto {
             .stderr(std::fs::File::create(dir.path().join("moto.err")).unwrap())
             .spawn()
             .expect("start the moto launcher");
-        let mut moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}"), log, config_file, _dir: dir };
+        let mut moto = Moto { child, endpoint: String::new(), log, config_file, _dir: dir };
+        // The launcher binds a free port itself and says which once it accepts connections.
         let deadline = Instant::now() + Duration::from_secs(90);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let port = loop {
+            if let Some(port) = moto.said_port("moto on port ") {
+                break port;
+            }
             if let Ok(Some(status)) = moto.child.try_wait() {
                 panic!("moto exited ({status}): {}", moto.stderr());
             }
-            assert!(Instant::now() < deadline, "moto did not listen on {port} within 90 s: {}", moto.stderr());
+            assert!(Instant::now() < deadline, "moto did not say its port within 90 s: {}", moto.stderr());
             std::thread::sleep(Duration::from_millis(100));
-        }
+        };
+        moto.endpoint = format!("http://127.0.0.1:{port}");
         moto
+    }
+
+    /// The port in the launcher's line `prefix PORT`, once it has printed it.
+    fn said_port(&self, prefix: &str) -> Option<u16> {
+        let log = std::fs::read_to_string(&self.log).ok()?;
+        log.lines().find_map(|l| l.strip_prefix(prefix)?.parse().ok())
     }
 
     /// The blob server's counters: downloads per digest, URLs issued, expired URLs refused.
     pub fn blob_stats(&self) -> serde_json::Value {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let port = log
-            .lines()
-            .find_map(|l| l.strip_prefix("blob server on port "))
-            .unwrap_or_else(|| panic!("the launcher did not say its blob port: {log}"));
+        let port = self.said_port("blob server on port ").unwrap_or_else(|| {
+            panic!("the launcher did not say its blob port: {}", std::fs::read_to_string(&self.log).unwrap_or_default())
+        });
         let body =
             ureq::get(&format!("http://127.0.0.1:{port}/stats")).call().unwrap().body_mut().read_to_string().unwrap();
         serde_json::from_str(&body).unwrap()
@@ -126,10 +132,6 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {

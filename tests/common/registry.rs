@@ -21,24 +21,23 @@ pub struct Registry {
     _dir: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 impl Registry {
     /// Starts `docker-registry`; with `user`, only that user (bcrypt htpasswd) may push and pull.
     pub fn start(user: Option<(&str, &str)>) -> Registry {
         let dir = tempfile::tempdir().unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        // Port 0: the registry binds a free port itself and logs it (at level info), so no other
+        // process can take the port between choosing and binding it.
         let mut config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\n\
              storage:\n  filesystem:\n    rootdirectory: {}\n\
-             http:\n  addr: {addr}\n",
+             http:\n  addr: 127.0.0.1:0\n",
             dir.path().join("data").display()
         );
         if let Some((name, password)) = user {
-            let out =
-                Command::new("htpasswd").args(["-Bbn", name, password]).output().expect("htpasswd (apache2-utils)");
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", name, password])
+                .output()
+                .expect("htpasswd (Debian package apache2-utils; scripts/test installs it)");
             assert!(out.status.success(), "htpasswd: {}", String::from_utf8_lossy(&out.stderr));
             std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
             config.push_str(&format!(
@@ -48,20 +47,30 @@ impl Registry {
         }
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
-        let child = Command::new("docker-registry")
+        let log_path = dir.path().join("registry.log");
+        let mut child = Command::new("docker-registry")
             .arg("serve")
             .arg(&config_path)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
             .spawn()
-            .expect("docker-registry (Debian package docker-registry)");
-        let registry = Registry { child, addr, _dir: dir };
+            .expect("docker-registry (Debian package docker-registry; scripts/test installs it)");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not start listening on {addr}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        registry
+        let addr = loop {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if let Some(addr) = listening_addr(&log) {
+                break addr;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("docker-registry exited ({status}): {log}");
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("docker-registry did not say where it listens within 30 s: {log}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Registry { child, addr, _dir: dir }
     }
 
     pub fn host(&self) -> String {
@@ -96,6 +105,11 @@ impl Registry {
         assert!(out.status.success(), "skopeo inspect: {}", String::from_utf8_lossy(&out.stderr));
         super::image::sha256_digest(&out.stdout)
     }
+}
+
+/// The address in the registry's `msg="listening on 127.0.0.1:PORT"` log line, logged once bound.
+fn listening_addr(log: &str) -> Option<SocketAddr> {
+    log.lines().find_map(|line| line.split("msg=\"listening on ").nth(1)?.split('"').next()?.parse().ok())
 }
 
 impl Drop for Registry {

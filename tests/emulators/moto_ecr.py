@@ -1,8 +1,10 @@
 """moto's server with the parts of ECR a pull needs, for ecr-engine's tests.
 
-Usage: python moto_ecr.py PORT
+Usage: python moto_ecr.py
 
-moto (pinned in tests/emulators/moto-requirements.txt) emulates STS and ECR on 127.0.0.1:PORT.
+moto (pinned in tests/emulators/moto-requirements.txt) emulates STS and ECR on a free port of
+127.0.0.1, bound here and printed as "moto on port N" once it accepts connections (binding port 0
+leaves no moment for another process to take the port).
 Three gaps are closed here by patching moto's own ECR classes before its server starts:
 
 * CompleteLayerUpload: moto hashes the uploaded bytes and then throws them away; they are kept.
@@ -26,7 +28,6 @@ import hashlib
 import json
 import os
 import secrets
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,7 +36,8 @@ from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
 from moto.ecr import models as ecr_models
 from moto.ecr.responses import ECRResponse
-from moto.server import main as moto_main
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 
 URL_TTL = float(os.environ.get("ECR_EMULATOR_URL_TTL", "3600"))
 EXPIRE_FIRST = os.environ.get("ECR_EMULATOR_EXPIRE_FIRST") == "1"
@@ -171,4 +173,10 @@ threading.Thread(target=BLOB_SERVER.serve_forever, daemon=True).start()
 print(f"blob server on port {BLOB_SERVER.server_address[1]}", flush=True)
 
 if __name__ == "__main__":
-    moto_main(["-H", "127.0.0.1", "-p", sys.argv[1]])
+    # What moto.server.main does, on a socket bound to port 0 (main takes a fixed port).
+    server = make_server("127.0.0.1", 0, DomainDispatcherApplication(create_backend_app), threaded=True,
+                         request_handler=MotoRequestHandler)
+    port = server.server_address[1]
+    os.environ["MOTO_PORT"] = str(port)
+    print(f"moto on port {port}", flush=True)
+    server.serve_forever()

@@ -1,7 +1,11 @@
 use super::*;
+// The integration tests' rule for missing tools and fixtures (skip, or fail under CI=true).
+#[path = "../../../tests/common/require.rs"]
+#[allow(dead_code)] // each crate uses part of it
+mod require;
 use ecr_plugin_kit::findings::{distro, file_errors, packages};
+use require::require_fixture;
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 const ALPINE_OS_RELEASE: &str = "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.1\n\
@@ -13,17 +17,6 @@ const DB_USR: &str = "usr/lib/apk/db/installed";
 
 fn names(parsed: &installed::Parsed) -> Vec<&str> {
     parsed.entries.iter().map(|e| e.name.as_str()).collect()
-}
-
-fn fixture(rel: &str) -> Option<Vec<u8>> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures").join(rel);
-    match std::fs::read(&p) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            println!("SKIP: fixture {} not available ({e}); ../shared/fixtures is absent", p.display());
-            None
-        }
-    }
 }
 
 /// A minimal entry as apk writes it.
@@ -68,7 +61,7 @@ fn describe_patterns() {
 
 #[test]
 fn fixture_installed_multi() {
-    let Some(bytes) = fixture("apk/installed-multi") else { return };
+    let Some(bytes) = require_fixture("apk/installed-multi") else { return };
     let text = String::from_utf8(bytes.clone()).unwrap();
     let (p_lines, expected) = independent_entries(&text);
     assert_eq!(p_lines, 15);
@@ -117,7 +110,7 @@ fn fixture_installed_multi() {
 
 #[test]
 fn fixture_installed_trivy() {
-    let Some(bytes) = fixture("apk/installed-trivy") else { return };
+    let Some(bytes) = require_fixture("apk/installed-trivy") else { return };
     let text = String::from_utf8(bytes.clone()).unwrap();
     let (p_lines, expected) = independent_entries(&text);
     assert_eq!(p_lines, 16);
@@ -569,7 +562,7 @@ fn random_databases_round_trip() {
 #[test]
 fn mutated_inputs_never_panic() {
     let mut bases: Vec<Vec<u8>> =
-        ["apk/installed-multi", "apk/installed-trivy"].iter().filter_map(|f| fixture(f)).collect();
+        ["apk/installed-multi", "apk/installed-trivy"].iter().filter_map(|f| require_fixture(f)).collect();
     if bases.is_empty() {
         bases.push(format!("{}{}", entry("musl", "1.2.4-r2", "musl"), entry("zlib", "1.3.1-r0", "zlib")).into_bytes());
     }

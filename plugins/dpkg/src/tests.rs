@@ -1,7 +1,11 @@
 use super::*;
+// The integration tests' rule for missing tools and fixtures (skip, or fail under CI=true).
+#[path = "../../../tests/common/require.rs"]
+#[allow(dead_code)] // each crate uses part of it
+mod require;
 use ecr_plugin_kit::findings::{distro, file_errors, packages};
+use require::{require, require_fixture};
 use std::collections::BTreeSet;
-use std::path::Path;
 
 const DEBIAN12_OS_RELEASE: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n\
 NAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\n\
@@ -12,17 +16,6 @@ type Row<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, Option<&'a s
 
 fn names(parsed: &status::Parsed) -> Vec<&str> {
     parsed.entries.iter().map(|e| e.name.as_str()).collect()
-}
-
-fn fixture(rel: &str) -> Option<Vec<u8>> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures").join(rel);
-    match std::fs::read(&p) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            println!("SKIP: fixture {} not available ({e}); ../shared/fixtures is absent", p.display());
-            None
-        }
-    }
 }
 
 #[test]
@@ -37,7 +30,7 @@ fn describe_patterns() {
 
 #[test]
 fn fixture_status_valid() {
-    let Some(bytes) = fixture("dpkg/status-valid") else { return };
+    let Some(bytes) = require_fixture("dpkg/status-valid") else { return };
     let findings = analyze_files(&[
         File::new("var/lib/dpkg/status", bytes.as_slice()),
         File::new("etc/os-release", DEBIAN12_OS_RELEASE.as_bytes()),
@@ -93,23 +86,16 @@ fn fixture_status_valid() {
 /// This machine's real database against dpkg-query, the real tool, as the oracle.
 #[test]
 fn real_status_matches_dpkg_query() {
-    let Ok(bytes) = std::fs::read("/var/lib/dpkg/status") else {
-        println!("SKIP: /var/lib/dpkg/status not readable on this machine");
-        return;
-    };
-    let out = match std::process::Command::new("dpkg-query")
+    let read = std::fs::read("/var/lib/dpkg/status").map_err(|e| format!("/var/lib/dpkg/status cannot be read ({e})"));
+    let Some(bytes) = require(read, "this test needs a Debian machine's own dpkg database") else { return };
+    let out = std::process::Command::new("dpkg-query")
         .args([
             "-W",
             "-f=${Package}\\t${Version}\\t${Architecture}\\t${source:Package}\\t${source:Version}\\t${db:Status-Status}\\n",
         ])
         .output()
-    {
-        Ok(o) if o.status.success() => o,
-        other => {
-            println!("SKIP: dpkg-query not usable: {other:?}");
-            return;
-        }
-    };
+        .expect("dpkg-query runs where /var/lib/dpkg/status is");
+    assert!(out.status.success(), "dpkg-query: {}", String::from_utf8_lossy(&out.stderr));
     let mut want = BTreeSet::new();
     for line in String::from_utf8(out.stdout).unwrap().lines() {
         let cols: Vec<&str> = line.split('\t').collect();
@@ -371,7 +357,7 @@ fn error_flood_is_capped() {
 
 #[test]
 fn mutated_inputs_never_panic() {
-    let base: Vec<u8> = fixture("dpkg/status-valid").unwrap_or_else(|| {
+    let base: Vec<u8> = require_fixture("dpkg/status-valid").unwrap_or_else(|| {
         b"Package: a\nStatus: install ok installed\nVersion: 1:2-3\nSource: s (1)\nArchitecture: all\n\n".to_vec()
     });
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;

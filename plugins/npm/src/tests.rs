@@ -1,6 +1,11 @@
 use super::*;
+// The integration tests' rule for missing tools and fixtures (skip, or fail under CI=true).
+#[path = "../../../tests/common/require.rs"]
+#[allow(dead_code)] // each crate uses part of it
+mod require;
 use ecr_plugin_kit::Finding;
 use ecr_plugin_kit::findings::{file_errors, packages};
+use require::{require, require_fixture};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -41,17 +46,6 @@ fn locked(parsed: &Parsed) -> Vec<LockedRow> {
         .collect();
     out.sort();
     out
-}
-
-fn shared_fixture(rel: &str) -> Option<Vec<u8>> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures").join(rel);
-    match std::fs::read(&p) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            println!("SKIP: fixture {} not available ({e}); ../shared/fixtures is absent", p.display());
-            None
-        }
-    }
 }
 
 fn repo_fixture(rel: &str) -> PathBuf {
@@ -279,7 +273,7 @@ fn shared_npm_lockfiles_match_npm_itself() {
     ];
     let mut fixtures = Vec::new();
     for (name, with_scopes) in names {
-        let Some(bytes) = shared_fixture(&format!("npm/{name}")) else { return };
+        let Some(bytes) = require_fixture(&format!("npm/{name}")) else { return };
         fixtures.push((name, with_scopes, bytes));
     }
     // npm takes a second per query: ask it about every fixture at once.
@@ -289,8 +283,8 @@ fn shared_npm_lockfiles_match_npm_itself() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     for ((name, with_scopes, bytes), oracle) in fixtures.iter().zip(oracles) {
-        let Some(want) = oracle else {
-            println!("SKIP: npm cannot run here; {name} checked against npm only where it can");
+        let answered = oracle.ok_or_else(|| format!("`npm query` cannot answer for {name}"));
+        let Some(want) = require(answered, "install the Debian package npm (scripts/test installs it)") else {
             return;
         };
         let parsed = npm_lock::parse(bytes);
@@ -305,13 +299,13 @@ fn shared_npm_lockfiles_match_npm_itself() {
 
 #[test]
 fn shared_npm_lockfiles_exact() {
-    let Some(v1) = shared_fixture("npm/package-lock_v1.json") else { return };
+    let Some(v1) = require_fixture("npm/package-lock_v1.json") else { return };
     let parsed = npm_lock::parse(&v1);
     assert_eq!(parsed.packages.len(), 33);
     let nested = parsed.packages.iter().find(|l| l.location.as_deref() == Some("node_modules/debug/node_modules/ms"));
     assert_eq!(nested.map(|l| (l.version.as_str(), l.scope)), Some(("0.7.2", Some(Scope::Dev))));
 
-    let Some(legacy) = shared_fixture("npm/package-lock_v3_with_legacy_licenses.json") else { return };
+    let Some(legacy) = require_fixture("npm/package-lock_v3_with_legacy_licenses.json") else { return };
     let lic: Vec<(String, Vec<String>)> =
         npm_lock::parse(&legacy).packages.into_iter().map(|l| (l.name, l.licenses)).collect();
     assert_eq!(
@@ -323,7 +317,7 @@ fn shared_npm_lockfiles_exact() {
         ]
     );
 
-    let Some(broken) = shared_fixture("npm/package-lock_v3_broken_link.json") else { return };
+    let Some(broken) = require_fixture("npm/package-lock_v3_broken_link.json") else { return };
     let parsed = npm_lock::parse(&broken);
     assert_eq!(parsed.packages, vec![]);
     assert_eq!(
@@ -335,7 +329,7 @@ fn shared_npm_lockfiles_exact() {
 
     // Declared-only through the analyzer: one package per name and version; minimist is both a
     // dev dependency (inside fsevents) and a production one, so it is production.
-    let Some(mixed) = shared_fixture("npm/package-lock_v3_with-same-dev-and-non-dev.json") else { return };
+    let Some(mixed) = require_fixture("npm/package-lock_v3_with-same-dev-and-non-dev.json") else { return };
     let findings = analyze_files(&[File::new("srv/package-lock.json", mixed)]);
     assert_eq!(errors(&findings), vec![]);
     let lockfile = s("srv/package-lock.json");

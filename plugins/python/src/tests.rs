@@ -1,5 +1,10 @@
 use super::*;
+// The integration tests' rule for missing tools and fixtures (skip, or fail under CI=true).
+#[path = "../../../tests/common/require.rs"]
+#[allow(dead_code)] // each crate uses part of it
+mod require;
 use ecr_plugin_kit::findings::{file_errors, packages};
+use require::require;
 use std::path::Path;
 use std::process::Command;
 
@@ -117,7 +122,8 @@ fn installed_metadata(dir: &Path) -> Vec<File> {
 fn python_distributions(dir: &Path) -> Option<Vec<(String, String)>> {
     let script = "import importlib.metadata as m, json, sys\n\
                   print(json.dumps([[d.metadata['Name'], d.version] for d in m.distributions(path=[sys.argv[1]])]))";
-    let out = Command::new("python3").args(["-c", script]).arg(dir).output().ok()?;
+    let run = Command::new("python3").args(["-c", script]).arg(dir).output();
+    let out = require(run.map_err(|e| format!("python3 cannot run ({e})")), "install the Debian package python3")?;
     assert!(out.status.success(), "python3 failed: {}", String::from_utf8_lossy(&out.stderr));
     let mut list: Vec<(String, String)> = serde_json_rows(&out.stdout);
     list.sort();
@@ -133,19 +139,15 @@ fn serde_json_rows(json: &[u8]) -> Vec<(String, String)> {
 
 #[test]
 fn this_machines_python_packages_match_importlib_metadata() {
-    let dirs = ["/usr/lib/python3/dist-packages"].map(Path::new);
-    let mut checked = 0;
-    for dir in dirs.iter().filter(|d| d.is_dir()) {
-        let Some(want) = python_distributions(dir) else {
-            eprintln!("python3 not available; skipped");
-            return;
-        };
-        let findings = analyze_files(&installed_metadata(dir));
-        let mut got: Vec<(String, String)> =
-            packages(&findings).iter().map(|p| (p.name.clone(), p.version.clone())).collect();
-        got.sort();
-        assert_eq!(got, want, "{}", dir.display());
-        checked += got.len();
-    }
-    eprintln!("{checked} distributions checked against importlib.metadata");
+    // Debian's python3 packages install here.
+    let dir = Path::new("/usr/lib/python3/dist-packages");
+    let found = if dir.is_dir() { Ok(dir) } else { Err(format!("{} is absent", dir.display())) };
+    let Some(dir) = require(found, "install the Debian package python3 (scripts/test installs it)") else { return };
+    let Some(want) = python_distributions(dir) else { return };
+    let findings = analyze_files(&installed_metadata(dir));
+    let mut got: Vec<(String, String)> =
+        packages(&findings).iter().map(|p| (p.name.clone(), p.version.clone())).collect();
+    got.sort();
+    assert_eq!(got, want, "{}", dir.display());
+    eprintln!("{} distributions checked against importlib.metadata", got.len());
 }

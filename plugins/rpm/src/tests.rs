@@ -1,6 +1,11 @@
 use super::*;
+// The integration tests' rule for missing tools and fixtures (skip, or fail under CI=true).
+#[path = "../../../tests/common/require.rs"]
+#[allow(dead_code)] // each crate uses part of it
+mod require;
 use ecr_plugin_kit::findings::{distro, file_errors, packages};
 use ecr_plugin_kit::{Finding, MAX_ERRORS_PER_FILE};
+use require::{require, require_fixture};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -28,17 +33,6 @@ fn sorted_rows(findings: &[Finding]) -> Vec<Row> {
     let mut rows: Vec<Row> = packages(findings).into_iter().map(row).collect();
     rows.sort();
     rows
-}
-
-fn shared_fixture(rel: &str) -> Option<Vec<u8>> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures").join(rel);
-    match std::fs::read(&p) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            println!("SKIP: fixture {} not available ({e}); ../shared/fixtures is absent", p.display());
-            None
-        }
-    }
 }
 
 fn testdata(rel: &str) -> Vec<u8> {
@@ -89,8 +83,8 @@ fn shared_fixtures_match_their_expected_package_sets() {
         ("rpm/sqlite-cbl-mariner-2.0-rpmdb.sqlite", "var/lib/rpm/rpmdb.sqlite", 129),
     ];
     for (fixture, path, count) in cases {
-        let Some(db) = shared_fixture(fixture) else { return };
-        let Some(tsv) = shared_fixture(&format!("{fixture}.expected.tsv")) else { return };
+        let Some(db) = require_fixture(fixture) else { return };
+        let Some(tsv) = require_fixture(&format!("{fixture}.expected.tsv")) else { return };
         let findings = analyze_files(&[File::new(path, db.as_slice())]);
         assert!(file_errors(&findings).is_empty(), "{fixture}: {:?}", file_errors(&findings));
         let want = tsv_rows(&String::from_utf8(tsv).unwrap());
@@ -102,7 +96,7 @@ fn shared_fixtures_match_their_expected_package_sets() {
 
 #[test]
 fn shared_fixture_details() {
-    let Some(db) = shared_fixture("rpm/bdb-libuuid-Packages") else { return };
+    let Some(db) = require_fixture("rpm/bdb-libuuid-Packages") else { return };
     let findings = analyze_files(&[
         File::new("var/lib/rpm/Packages", db.as_slice()),
         File::new("etc/os-release", RHEL9_OS_RELEASE.as_bytes()),
@@ -115,7 +109,7 @@ fn shared_fixture_details() {
     assert_eq!(p.purl.as_deref(), Some("pkg:rpm/redhat/libuuid@2.32.1-42.el8_8?arch=x86_64&distro=rhel-9.3"));
     assert!(p.installed_files.contains(&"/usr/lib64/libuuid.so.1".to_string()), "{:?}", p.installed_files);
 
-    let Some(db) = shared_fixture("rpm/sqlite-cbl-mariner-2.0-rpmdb.sqlite") else { return };
+    let Some(db) = require_fixture("rpm/sqlite-cbl-mariner-2.0-rpmdb.sqlite") else { return };
     let os = "NAME=\"Common Base Linux Mariner\"\nVERSION=\"2.0.20230630\"\nID=mariner\nVERSION_ID=\"2.0\"\n";
     let findings = analyze_files(&[
         File::new("var/lib/rpm/rpmdb.sqlite", db.as_slice()),
@@ -182,7 +176,8 @@ fn own_databases_sqlite_and_bdb() {
     assert!(big.installed_files.contains(&"/usr/share/ecr-big/sub/file-with-a-longish-name-400.txt".to_string()));
 }
 
-/// Runs `rpm -qa` on a copy of `db` (named `file_name`) with `backend`; `None` without rpm.
+/// Runs `rpm -qa` on a copy of `db` (named `file_name`) with `backend`; `None` without rpm (the
+/// test is then skipped, or fails under CI=true).
 fn rpm_query(db: &[u8], file_name: &str, backend: &str, format: &str) -> Option<Vec<String>> {
     let dir = std::env::temp_dir().join(format!("ecr-rpm-oracle-{}-{file_name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -191,20 +186,14 @@ fn rpm_query(db: &[u8], file_name: &str, backend: &str, format: &str) -> Option<
         .arg("--dbpath")
         .arg(&dir)
         .args(["--define", &format!("_db_backend {backend}"), "-qa", "--qf", format])
-        .output();
+        .output()
+        .map_err(|e| format!("rpm cannot run ({e})"));
     let _ = std::fs::remove_dir_all(&dir);
-    match out {
-        Ok(o) if o.status.success() => {
-            let mut lines: Vec<String> = String::from_utf8(o.stdout).unwrap().lines().map(str::to_string).collect();
-            lines.sort();
-            Some(lines)
-        }
-        Ok(o) => panic!("rpm -qa failed: {}", String::from_utf8_lossy(&o.stderr)),
-        Err(e) => {
-            println!("SKIP: rpm is not installed ({e}); apt-get install rpm gives the oracle");
-            None
-        }
-    }
+    let out = require(out, "install the Debian package rpm (scripts/test installs it)")?;
+    assert!(out.status.success(), "rpm -qa failed: {}", String::from_utf8_lossy(&out.stderr));
+    let mut lines: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
+    lines.sort();
+    Some(lines)
 }
 
 /// Debian's rpm reads SQLite and (read-only) Berkeley DB databases: every field and every file of
@@ -218,10 +207,10 @@ fn rpm_itself_agrees_on_every_field() {
         (testdata("v2/rpmdb.sqlite"), "rpmdb.sqlite", "sqlite"),
         (testdata("v2/Packages"), "Packages", "bdb_ro"),
     ];
-    if let Some(db) = shared_fixture("rpm/sqlite-cbl-mariner-2.0-rpmdb.sqlite") {
+    if let Some(db) = require_fixture("rpm/sqlite-cbl-mariner-2.0-rpmdb.sqlite") {
         cases.push((db, "rpmdb.sqlite", "sqlite"));
     }
-    if let Some(db) = shared_fixture("rpm/bdb-libuuid-Packages") {
+    if let Some(db) = require_fixture("rpm/bdb-libuuid-Packages") {
         cases.push((db, "Packages", "bdb_ro"));
     }
     for (db, name, backend) in cases {
@@ -370,7 +359,7 @@ fn parse_speed() {
         ("sle15 ndb", "rpm/ndb-sle15-bci-Packages.db", "Packages.db"),
         ("libuuid bdb", "rpm/bdb-libuuid-Packages", "Packages"),
     ] {
-        if let Some(db) = shared_fixture(fixture) {
+        if let Some(db) = require_fixture(fixture) {
             cases.push((name, db, file));
         }
     }
@@ -551,7 +540,7 @@ fn bdb_corrupt_item_offsets() {
 
 #[test]
 fn ndb_shared_fixture_corrupted() {
-    let Some(db) = shared_fixture("rpm/ndb-sle15-bci-Packages.db") else { return };
+    let Some(db) = require_fixture("rpm/ndb-sle15-bci-Packages.db") else { return };
     let path = "usr/lib/sysimage/rpm/Packages.db";
     // Truncated: the last packages' blobs are gone, the others are kept.
     let (names, errors) = errors_of(path, &db[..db.len() / 2]);
@@ -797,14 +786,14 @@ fn full(content: &[u8], name: &str) {
 fn fuzz_bdb() {
     let db = testdata("v2/Packages");
     fuzz("bdb", 0x5eed_0001, &db, 4096, |b| full(b, "Packages"));
-    if let Some(db) = shared_fixture("rpm/bdb-libuuid-Packages") {
+    if let Some(db) = require_fixture("rpm/bdb-libuuid-Packages") {
         fuzz("bdb-libuuid", 0x5eed_0002, &db, 4096, |b| full(b, "Packages"));
     }
 }
 
 #[test]
 fn fuzz_ndb() {
-    let Some(db) = shared_fixture("rpm/ndb-sle15-bci-Packages.db") else { return };
+    let Some(db) = require_fixture("rpm/ndb-sle15-bci-Packages.db") else { return };
     fuzz("ndb", 0x5eed_0003, &db, 4096, |b| full(b, "Packages.db"));
 }
 
