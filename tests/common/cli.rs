@@ -117,7 +117,7 @@ pub fn run_measured(command: &Command) -> Measured {
     let mut timed = wrapped("/usr/bin/time", command);
     timed.arg("-v").arg("-o").arg(time_report.path()).arg(command.get_program()).args(command.get_args());
     let started = std::time::Instant::now();
-    let output = timed.output().expect("/usr/bin/time is needed for this test (.ci/run installs `time`)");
+    let output = timed.output().expect("/usr/bin/time is needed for this test (scripts/test installs `time`)");
     let seconds = started.elapsed().as_secs_f64();
     let time = std::fs::read_to_string(time_report.path()).unwrap();
     let kib: u64 = time
