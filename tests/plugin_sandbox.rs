@@ -1,10 +1,12 @@
-//! The plugin sandbox against hostile and broken guests (built from tests/guests/* by build.rs):
+//! The plugin sandbox against hostile and broken guests (built from tests/guests/* by crates/test-guests):
 //! each failure mode gets its own status and a useful message, a well-behaved plugin's findings
 //! survive all of them in the same run, and a plugin can observe no file, environment, clock or
 //! network.
 
 use ecr_engine::model::{Finding, ImageFile, ImageInfo, Severity};
-use ecr_engine::plugin::{Limits, PluginHost, PluginOptions, PluginRun, PluginSource, RunStatus, describe_plugins};
+use ecr_engine::plugin::{
+    Compilation, Limits, PluginHost, PluginOptions, PluginRun, PluginSource, RunStatus, describe_plugins,
+};
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::net::TcpListener;
@@ -12,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 use tempfile::TempDir;
 
-include!(concat!(env!("OUT_DIR"), "/test_guests.rs"));
+use ecr_test_guests::TEST_GUESTS;
 
 const LIMITS: Limits = Limits {
     memory_bytes: 64 * 1024 * 1024,
@@ -448,7 +450,7 @@ fn second_load_uses_the_artifact_cache_and_survives_a_damaged_one() {
 
     let second = load(plugins.path(), cache.path());
     let mut expected = first.plugins()[0].clone();
-    expected.compiled_from_cache = true;
+    expected.compilation = Compilation::Cached;
     assert_eq!(second.plugins()[0], expected);
     let runs = second.analyze(&image_info("{}"), &image_files());
     assert_eq!(echo_packages(run_named(&runs, "echo")), expected_echo_packages());
@@ -460,7 +462,7 @@ fn second_load_uses_the_artifact_cache_and_survives_a_damaged_one() {
     assert!(!third.plugins()[0].compiled_from_cache);
     assert!(third.load_errors().is_empty(), "{:?}", third.load_errors());
     let fourth = load(plugins.path(), cache.path());
-    assert!(fourth.plugins()[0].compiled_from_cache);
+    assert_eq!(fourth.plugins()[0].compilation, Compilation::Cached);
 }
 
 #[test]
