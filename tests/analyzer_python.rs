@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-include!(concat!(env!("OUT_DIR"), "/test_guests.rs"));
+use ecr_builtin_plugins::BUILTIN_PLUGIN_FILES;
 
 fn python3(args: &[&str]) -> String {
     let out = Command::new("python3")

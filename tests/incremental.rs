@@ -18,7 +18,7 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-include!(concat!(env!("OUT_DIR"), "/test_guests.rs"));
+use ecr_test_guests::TEST_GUESTS;
 
 fn guest_path(name: &str) -> &'static str {
     TEST_GUESTS.iter().find(|(guest, _)| *guest == name).map(|(_, path)| *path).expect("test guest")

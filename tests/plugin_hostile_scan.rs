@@ -12,7 +12,7 @@ use common::cli;
 use common::image::*;
 use serde_json::Value;
 
-include!(concat!(env!("OUT_DIR"), "/test_guests.rs"));
+use ecr_test_guests::TEST_GUESTS;
 
 const HOSTILE: &[&str] = &["deep-recursion", "fail", "flood", "hog", "panic", "snoop", "spin", "trap"];
 

@@ -1,10 +1,12 @@
-//! The plugin sandbox against hostile and broken guests (built from tests/guests/* by build.rs):
+//! The plugin sandbox against hostile and broken guests (built from tests/guests/* by crates/test-guests):
 //! each failure mode gets its own status and a useful message, a well-behaved plugin's findings
 //! survive all of them in the same run, and a plugin can observe no file, environment, clock or
 //! network.
 
 use ecr_engine::model::{Finding, ImageFile, ImageInfo, Severity};
-use ecr_engine::plugin::{Limits, PluginHost, PluginOptions, PluginRun, PluginSource, RunStatus, describe_plugins};
+use ecr_engine::plugin::{
+    Compilation, Limits, PluginHost, PluginOptions, PluginRun, PluginSource, RunStatus, describe_plugins,
+};
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::net::TcpListener;
@@ -12,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 use tempfile::TempDir;
 
-include!(concat!(env!("OUT_DIR"), "/test_guests.rs"));
+use ecr_test_guests::TEST_GUESTS;
 
 const LIMITS: Limits = Limits {
     memory_bytes: 64 * 1024 * 1024,
@@ -438,7 +440,7 @@ fn second_load_uses_the_artifact_cache_and_survives_a_damaged_one() {
     let compiled_dir = cache.path().join("compiled");
 
     let first = load(plugins.path(), cache.path());
-    assert!(!first.plugins()[0].compiled_from_cache);
+    assert_eq!(first.plugins()[0].compilation, Compilation::Compiled);
     let artifacts: Vec<_> = std::fs::read_dir(&compiled_dir).unwrap().map(|entry| entry.unwrap().path()).collect();
     assert_eq!(artifacts.len(), 1, "{artifacts:?}");
     let artifact = &artifacts[0];
@@ -448,7 +450,7 @@ fn second_load_uses_the_artifact_cache_and_survives_a_damaged_one() {
 
     let second = load(plugins.path(), cache.path());
     let mut expected = first.plugins()[0].clone();
-    expected.compiled_from_cache = true;
+    expected.compilation = Compilation::Cached;
     assert_eq!(second.plugins()[0], expected);
     let runs = second.analyze(&image_info("{}"), &image_files());
     assert_eq!(echo_packages(run_named(&runs, "echo")), expected_echo_packages());
@@ -457,10 +459,10 @@ fn second_load_uses_the_artifact_cache_and_survives_a_damaged_one() {
     // hosts that loaded it are alive: they must not depend on the file (no mmap, no SIGBUS).
     std::fs::write(artifact, b"garbage").unwrap();
     let third = load(plugins.path(), cache.path());
-    assert!(!third.plugins()[0].compiled_from_cache);
+    assert_eq!(third.plugins()[0].compilation, Compilation::Compiled);
     assert!(third.load_errors().is_empty(), "{:?}", third.load_errors());
     let fourth = load(plugins.path(), cache.path());
-    assert!(fourth.plugins()[0].compiled_from_cache);
+    assert_eq!(fourth.plugins()[0].compilation, Compilation::Cached);
 }
 
 #[test]

@@ -278,7 +278,7 @@ fn table_output_is_the_default() {
     assert_eq!(report["packages"].as_array().unwrap().len(), 3);
 }
 
-include!(concat!(env!("OUT_DIR"), "/test_guests.rs"));
+use ecr_test_guests::TEST_GUESTS;
 
 fn guest(name: &str) -> &'static str {
     TEST_GUESTS.iter().find(|(n, _)| *n == name).map(|(_, path)| *path).expect("test guest")

@@ -1,6 +1,9 @@
 //! Compiled-artifact cache: a plugin is compiled to native code once, then loaded from
 //! `<cache_dir>/compiled/<sha256 of the wasm>-<engine hash>.cwasm` (about 1 ms instead of tens).
+//! The built-in analyzers come precompiled in the binary ([`precompiled_component`]) and only
+//! reach the cache when this machine cannot run that code.
 
+use super::Compilation;
 use crate::regular_file::read_regular;
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -8,8 +11,8 @@ use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use wasmtime::Engine;
 use wasmtime::component::Component;
+use wasmtime::{Engine, Precompiled};
 
 /// A cached artifact larger than this is not read (compiled analyzers are a few MiB; a 64 MiB
 /// component compiles to some times that): compiled again instead.
@@ -31,7 +34,12 @@ impl ArtifactCache {
     }
 
     /// The component for `wasm` (whose sha256 is `sha256`), and whether it came from the cache.
-    pub(super) fn component(&self, engine: &Engine, wasm: &[u8], sha256: &str) -> wasmtime::Result<(Component, bool)> {
+    pub(super) fn component(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        sha256: &str,
+    ) -> wasmtime::Result<(Component, Compilation)> {
         let path = self.dir.join(format!("{sha256}-{}.cwasm", self.engine_hash));
         // Read into memory rather than `Component::deserialize_file`: that one maps the file, and
         // anything truncating it in place (a cache cleaner, a user) would crash every scan that
@@ -45,7 +53,7 @@ impl ArtifactCache {
             // plant a file there could already run code as this user.
             // If it is stale or damaged, fall through: compile again and replace it.
             if let Ok(component) = unsafe { Component::deserialize(engine, &artifact) } {
-                return Ok((component, true));
+                return Ok((component, Compilation::Cached));
             }
         }
         let compiled = engine.precompile_component(wasm)?;
@@ -53,8 +61,23 @@ impl ArtifactCache {
         let _ = store(&path, &compiled);
         // SAFETY: these bytes were produced by `precompile_component` of this engine just above.
         let component = unsafe { Component::deserialize(engine, &compiled) }?;
-        Ok((component, false))
+        Ok((component, Compilation::Compiled))
     }
+}
+
+/// A built-in analyzer's precompiled code as a component, or `None` when this engine cannot run
+/// it: wasmtime's checks refuse code of another wasmtime version, other engine settings or CPU
+/// features the machine lacks (the binary was built elsewhere), and the caller compiles instead.
+pub(super) fn precompiled_component(engine: &Engine, native: &'static [u8]) -> Option<Component> {
+    if Engine::detect_precompiled(native) != Some(Precompiled::Component) {
+        return None;
+    }
+    // SAFETY: deserializing loads native code, so it must only see artifacts wasmtime produced.
+    // These bytes are `Engine::precompile_component` output written by our own build script
+    // (crates/builtin-plugins/build.rs, with the same `ecr_wasm_engine::config()` as `engine`) and
+    // embedded in this binary by `include_bytes!`: no one can change them without changing the
+    // binary itself. wasmtime still checks the header (version, target, settings, CPU features).
+    unsafe { Component::deserialize(engine, native) }.ok()
 }
 
 /// Writes `bytes` to `path` atomically: a unique temporary file in the same directory, then a

@@ -1,10 +1,11 @@
 //! Sandboxed analyzers: WebAssembly components that implement the contract in `wit/`.
 //!
-//! [`PluginHost::load`] compiles (or loads from the artifact cache) the built-in analyzers
-//! embedded in this binary and every `*.wasm` in the plugins directory, checks the contract
-//! version each one was built for (the current one, or an older 1.x minor run through that
-//! version's bindings, see [`contract`]), and asks each for its [`PluginDescriptor`]
-//! (`describe`). Limits can differ per plugin ([`config`], `plugins.toml`).
+//! [`PluginHost::load`] loads the built-in analyzers embedded in this binary, precompiled when the
+//! binary was built (`crates/builtin-plugins`), and compiles, or loads from the artifact cache,
+//! every `*.wasm` in the plugins directory (and a built-in whose precompiled code this machine
+//! cannot run). It checks the contract version each one was built for (the current one, or an
+//! older 1.x minor run through that version's bindings, see [`contract`]), and asks each for its
+//! [`PluginDescriptor`] (`describe`). Limits can differ per plugin ([`config`], `plugins.toml`).
 //! [`PluginHost::analyze`] then runs all of them on one image, in parallel, each in a fresh
 //! sandbox: a new store and instance per call, no filesystem, network, environment or clock, a
 //! memory cap and a CPU time limit. A plugin that fails in any way becomes a [`PluginRun`] with the
@@ -20,6 +21,7 @@ use crate::view::distinct_files;
 use anyhow::anyhow;
 use cache::ArtifactCache;
 use contract::{ContractError, FileView, PluginPre};
+use ecr_builtin_plugins::{BUILTIN_PLUGINS, BuiltinPlugin};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use rayon::prelude::*;
 use sandbox::{EpochTicker, Sandbox};
@@ -30,12 +32,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use wasmtime::Engine;
 use wasmtime::component::Linker;
-use wasmtime::{Config, Engine, OptLevel};
-
-mod builtin {
-    include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
-}
 
 /// A component file larger than this is refused before it is read (analyzers are ~100 KB).
 const MAX_COMPONENT_BYTES: u64 = 64 * 1024 * 1024;
@@ -154,8 +152,30 @@ pub struct PluginDescriptor {
     /// The contract version the plugin was built for, e.g. "1.1.0".
     pub contract_version: String,
     pub source: PluginSource,
-    /// True when the native code came from the artifact cache instead of being compiled now.
-    pub compiled_from_cache: bool,
+    /// Where its native code came from.
+    pub compilation: Compilation,
+}
+
+/// Where a loaded plugin's native code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compilation {
+    /// Compiled by this run (and stored in the artifact cache).
+    Compiled,
+    /// Loaded from the artifact cache.
+    Cached,
+    /// A built-in analyzer's code, compiled when this binary was built.
+    Precompiled,
+}
+
+impl fmt::Display for Compilation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Compilation::Compiled => "compiled",
+            Compilation::Cached => "cached",
+            Compilation::Precompiled => "precompiled",
+        })
+    }
 }
 
 /// A plugin that could not be loaded. It is reported in every [`PluginHost::analyze`] result.
@@ -270,7 +290,7 @@ struct Runnable {
 
 /// A component to load, before anything is known about it.
 enum Candidate {
-    Builtin { name: &'static str, wasm: &'static [u8] },
+    Builtin(&'static BuiltinPlugin),
     File(PathBuf),
 }
 
@@ -278,7 +298,7 @@ impl Candidate {
     /// The name to report if loading fails: the plugin could not tell its own.
     fn name(&self) -> String {
         match self {
-            Candidate::Builtin { name, .. } => (*name).to_owned(),
+            Candidate::Builtin(builtin) => builtin.name.to_owned(),
             Candidate::File(path) => {
                 path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default()
             }
@@ -287,14 +307,22 @@ impl Candidate {
 
     fn source(&self) -> PluginSource {
         match self {
-            Candidate::Builtin { .. } => PluginSource::Builtin,
+            Candidate::Builtin(_) => PluginSource::Builtin,
             Candidate::File(path) => PluginSource::Path(path.clone()),
+        }
+    }
+
+    /// Native code made for this machine when the binary was built (built-ins only).
+    fn precompiled(&self) -> Option<&'static [u8]> {
+        match self {
+            Candidate::Builtin(builtin) => builtin.precompiled,
+            Candidate::File(_) => None,
         }
     }
 
     fn wasm(&self) -> Result<Cow<'static, [u8]>, String> {
         let path = match self {
-            Candidate::Builtin { wasm, .. } => return Ok(Cow::Borrowed(wasm)),
+            Candidate::Builtin(builtin) => return Ok(Cow::Borrowed(builtin.wasm)),
             Candidate::File(path) => path,
         };
         crate::regular_file::read_regular(path, MAX_COMPONENT_BYTES, "a plugin")
@@ -312,9 +340,8 @@ impl PluginHost {
     /// Loads the plugins. Fails only if the engine itself cannot start; a plugin that cannot be
     /// loaded is recorded in [`Self::load_errors`] and reported by every [`Self::analyze`].
     pub fn load(opts: &PluginOptions) -> anyhow::Result<PluginHost> {
-        let mut config = Config::new();
-        config.cranelift_opt_level(OptLevel::Speed).epoch_interruption(true).wasm_component_model(true);
-        let engine = Engine::new(&config).map_err(|error| anyhow!("cannot start the WebAssembly engine: {error}"))?;
+        let engine = Engine::new(&ecr_wasm_engine::config())
+            .map_err(|error| anyhow!("cannot start the WebAssembly engine: {error}"))?;
         let linker = sandbox::linker(&engine).map_err(|error| anyhow!("cannot set up the plugin sandbox: {error}"))?;
         let ticker =
             EpochTicker::start(&engine).map_err(|error| anyhow!("cannot start the plugin deadline thread: {error}"))?;
@@ -323,7 +350,7 @@ impl PluginHost {
         let mut load_errors = Vec::new();
         let mut candidates: Vec<Candidate> = Vec::new();
         if opts.builtin {
-            candidates.extend(builtin::BUILTIN_PLUGINS.iter().map(|&(name, wasm)| Candidate::Builtin { name, wasm }));
+            candidates.extend(BUILTIN_PLUGINS.iter().map(Candidate::Builtin));
         }
         let plugins_dir = opts.plugins_dir.clone().unwrap_or_else(default_plugins_dir);
         match wasm_files(&plugins_dir) {
@@ -546,14 +573,14 @@ pub fn describe_plugins(host: &PluginHost) -> String {
         text.push_str("no plugins loaded\n");
     }
     for (plugin, runnable) in host.plugins.iter().zip(&host.runnable) {
-        let cache = if plugin.compiled_from_cache { "cached" } else { "compiled" };
         let _ = writeln!(
             text,
-            "{} {} (contract {}, {}, {cache}, sha256:{})\n  {}\n  patterns: {}\n  limits: {}",
+            "{} {} (contract {}, {}, {}, sha256:{})\n  {}\n  patterns: {}\n  limits: {}",
             for_terminal(&plugin.name),
             for_terminal(&plugin.version),
             plugin.contract_version,
             for_terminal(&plugin.source.to_string()),
+            plugin.compilation,
             plugin.sha256,
             for_terminal(&plugin.description),
             if plugin.patterns.is_empty() {
@@ -588,9 +615,13 @@ fn load_one(
     let failed = |message: String| (RunStatus::LoadFailed, message);
     let wasm = candidate.wasm().map_err(failed)?;
     let sha256 = hex::encode(Sha256::digest(&wasm));
-    let (component, compiled_from_cache) = cache
-        .component(engine, &wasm, &sha256)
-        .map_err(|error| failed(format!("not a valid WebAssembly component: {error}")))?;
+    let precompiled = candidate.precompiled().and_then(|native| cache::precompiled_component(engine, native));
+    let (component, compilation) = match precompiled {
+        Some(component) => (component, Compilation::Precompiled),
+        None => cache
+            .component(engine, &wasm, &sha256)
+            .map_err(|error| failed(format!("not a valid WebAssembly component: {error}")))?,
+    };
     drop(wasm);
 
     // Checked on the component's type, before anything of the plugin runs.
@@ -634,7 +665,7 @@ fn load_one(
         sha256,
         contract_version: contract_version.to_string(),
         source: candidate.source(),
-        compiled_from_cache,
+        compilation,
     };
     Ok((descriptor, Runnable { pre, globs, limits: limits.clone() }))
 }
@@ -705,7 +736,7 @@ mod tests {
             sha256: String::new(),
             contract_version: "1.1.0".into(),
             source,
-            compiled_from_cache: false,
+            compilation: Compilation::Compiled,
         }
     }
 
@@ -740,6 +771,59 @@ mod tests {
                 ("dpkg", "/p/b.wasm".to_owned(), "another plugin named \"dpkg\" is already loaded from /p/a.wasm"),
             ]
         );
+    }
+
+    fn builtin_options(cache_dir: &Path) -> PluginOptions {
+        PluginOptions {
+            plugins_dir: Some(cache_dir.join("no-plugins")),
+            builtin: true,
+            files: Vec::new(),
+            cache_dir: cache_dir.to_owned(),
+            limits: Limits::default(),
+            plugin_limits: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn builtins_run_their_precompiled_code_and_compile_nothing() {
+        let cache_dir = tempfile::tempdir().unwrap();
+        let host = PluginHost::load(&builtin_options(cache_dir.path())).unwrap();
+        assert!(host.load_errors().is_empty(), "{:?}", host.load_errors());
+        assert_eq!(host.plugins().len(), BUILTIN_PLUGINS.len());
+        for plugin in host.plugins() {
+            assert_eq!(plugin.compilation, Compilation::Precompiled, "{}", plugin.name);
+        }
+        assert!(!cache_dir.path().join("compiled").exists(), "nothing was compiled, so nothing cached");
+    }
+
+    #[test]
+    fn precompiled_code_the_engine_cannot_run_is_refused_and_compiled_instead() {
+        let native = BUILTIN_PLUGINS[0].precompiled.expect("a native build embeds precompiled code");
+        let engine = Engine::new(&ecr_wasm_engine::config()).unwrap();
+        assert!(cache::precompiled_component(&engine, native).is_some());
+        // Code made for other settings (here without the epoch checks the CPU limit needs), or
+        // not code at all, must never run.
+        let mut other_config = ecr_wasm_engine::config();
+        other_config.epoch_interruption(false);
+        let other_engine = Engine::new(&other_config).unwrap();
+        assert!(cache::precompiled_component(&other_engine, native).is_none());
+        assert!(cache::precompiled_component(&engine, b"\0asm garbage").is_none());
+
+        // The loader then compiles the component, and caches it, like any plugin file.
+        let cache_dir = tempfile::tempdir().unwrap();
+        let damaged: &'static BuiltinPlugin = Box::leak(Box::new(BuiltinPlugin {
+            name: BUILTIN_PLUGINS[0].name,
+            wasm: BUILTIN_PLUGINS[0].wasm,
+            precompiled: Some(&native[..native.len() / 2]),
+        }));
+        let linker = sandbox::linker(&engine).unwrap();
+        let cache = ArtifactCache::new(cache_dir.path(), &engine);
+        let load = || load_one(&engine, &linker, &cache, &Limits::default(), &Candidate::Builtin(damaged));
+        let (descriptor, _) = load().unwrap_or_else(|(_, error)| panic!("{error}"));
+        assert_eq!(descriptor.compilation, Compilation::Compiled);
+        assert_eq!(descriptor.source, PluginSource::Builtin);
+        let (descriptor, _) = load().unwrap_or_else(|(_, error)| panic!("{error}"));
+        assert_eq!(descriptor.compilation, Compilation::Cached);
     }
 
     #[test]
