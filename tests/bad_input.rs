@@ -30,21 +30,6 @@ fn scan_layout(dir: &Path, extra: &[&str]) -> ScanResult {
     cli::scan(&cli::target("oci", dir), extra)
 }
 
-/// The scan finished with the healthy layer's package and exit code 3 (incomplete), the second
-/// layer marked failed, and an error containing each of `needles`.
-fn assert_layer_failed(result: &ScanResult, needles: &[&str]) {
-    assert_eq!(result.code, 3, "incomplete scan exit code; stderr: {}", result.stderr);
-    assert_eq!(result.report["complete"], false);
-    assert_eq!(result.packages(), vec![("kept".to_string(), "1.0".to_string())]);
-    assert_eq!(result.report["image"]["layers"][0]["status"], "ok");
-    assert_eq!(result.report["image"]["layers"][1]["status"], "error");
-    let errors = result.errors();
-    for needle in needles {
-        assert!(errors.contains(needle), "error mentions {needle:?}: {errors}");
-    }
-    assert!(result.stderr.contains("layer 2"), "stderr names the layer: {}", result.stderr);
-}
-
 #[test]
 fn truncated_gzip_layer() {
     let (dir, built) = layout(&two_layer_spec(Compression::Gzip));
@@ -52,7 +37,7 @@ fn truncated_gzip_layer() {
     let manifest = truncate_layer(dir.path(), &built.manifest_digest, 1, size / 2);
     let new_digest = read_json_blob(dir.path(), &manifest)["layers"][1]["digest"].as_str().unwrap().to_string();
     let result = scan_layout(dir.path(), &[]);
-    assert_layer_failed(&result, &["layer 2", &new_digest, "not a valid gzip-compressed tar", "truncated"]);
+    result.assert_second_layer_failed(&["layer 2", &new_digest, "not a valid gzip-compressed tar", "truncated"]);
 }
 
 #[test]
@@ -61,7 +46,7 @@ fn truncated_zstd_layer() {
     let size = built.layer_sizes[1] as usize;
     truncate_layer(dir.path(), &built.manifest_digest, 1, size - 7);
     let result = scan_layout(dir.path(), &[]);
-    assert_layer_failed(&result, &["layer 2", "not a valid zstd-compressed tar"]);
+    result.assert_second_layer_failed(&["layer 2", "not a valid zstd-compressed tar"]);
 }
 
 #[test]
@@ -70,7 +55,7 @@ fn layer_that_is_not_a_tar() {
     let garbage: Vec<u8> = (0..10_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     replace_layer_blob(dir.path(), &built.manifest_digest, 1, &garbage);
     let result = scan_layout(dir.path(), &[]);
-    assert_layer_failed(&result, &["layer 2", "not a valid uncompressed tar"]);
+    result.assert_second_layer_failed(&["layer 2", "not a valid uncompressed tar"]);
 }
 
 #[test]
@@ -78,7 +63,7 @@ fn layer_digest_mismatch() {
     let (dir, built) = layout(&two_layer_spec(Compression::Gzip));
     corrupt_blob(dir.path(), &built.layer_digests[1]);
     let result = scan_layout(dir.path(), &[]);
-    assert_layer_failed(&result, &["digest mismatch", &built.layer_digests[1]]);
+    result.assert_second_layer_failed(&["digest mismatch", &built.layer_digests[1]]);
 }
 
 #[test]
@@ -88,7 +73,7 @@ fn uncompressed_layer_that_does_not_match_its_diff_id() {
     let other = Layer::plain(vec![Entry::file("var/lib/dpkg/status.d/victim", stanza("intruder", "6.6"))]);
     replace_layer_blob(dir.path(), &built.manifest_digest, 1, &other.blob_bytes());
     let result = scan_layout(dir.path(), &[]);
-    assert_layer_failed(&result, &["diff_id", &built.diff_ids[1]]);
+    result.assert_second_layer_failed(&["diff_id", &built.diff_ids[1]]);
 }
 
 #[test]
@@ -106,7 +91,7 @@ fn manifest_naming_a_missing_layer_blob() {
     let (dir, built) = layout(&two_layer_spec(Compression::Gzip));
     remove_blob(dir.path(), &built.layer_digests[1]);
     let result = scan_layout(dir.path(), &[]);
-    assert_layer_failed(&result, &["layer 2", &built.layer_digests[1]]);
+    result.assert_second_layer_failed(&["layer 2", &built.layer_digests[1]]);
 }
 
 #[test]
@@ -141,7 +126,7 @@ fn decompression_bomb_hits_the_ceiling() {
     let (dir, built) = layout(&bomb);
     assert!(built.layer_sizes[1] < 1 << 20);
     let result = scan_layout(dir.path(), &["--max-layer-size", "16M"]);
-    assert_layer_failed(&result, &["layer 2", "decompression bomb", "--max-layer-size"]);
+    result.assert_second_layer_failed(&["layer 2", "decompression bomb", "--max-layer-size"]);
     // Under the default ceiling the same image scans completely.
     assert_eq!(scan_layout(dir.path(), &[]).code, 0);
 }

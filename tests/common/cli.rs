@@ -46,6 +46,22 @@ impl ScanResult {
         self.report["errors"].as_array().map(|e| format!("{e:?}")).unwrap_or_default()
     }
 
+    /// The scan of a two-layer image whose first layer holds package `kept` 1.0 ended incomplete
+    /// (exit 3): the first layer read, the second failed with an error containing each of
+    /// `needles`, stderr naming "layer 2", and the first layer's package still reported.
+    pub fn assert_second_layer_failed(&self, needles: &[&str]) {
+        assert_eq!(self.code, 3, "incomplete scan exit code; stderr: {}", self.stderr);
+        assert_eq!(self.report["complete"], false);
+        assert_eq!(self.packages(), vec![("kept".to_string(), "1.0".to_string())]);
+        assert_eq!(self.report["image"]["layers"][0]["status"], "ok");
+        assert_eq!(self.report["image"]["layers"][1]["status"], "error");
+        let errors = self.errors();
+        for needle in needles {
+            assert!(errors.contains(needle), "error mentions {needle:?}: {errors}");
+        }
+        assert!(self.stderr.contains("layer 2"), "stderr names the layer: {}", self.stderr);
+    }
+
     pub fn warnings(&self) -> String {
         self.report["warnings"].as_array().map(|e| format!("{e:?}")).unwrap_or_default()
     }
