@@ -11,6 +11,7 @@ use crate::common::cli::{self, ScanResult};
 use crate::common::image::*;
 use crate::common::registry::{Request, StaticRegistry, respond, write_head};
 use std::io::Write;
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// Layer 0 holds a dpkg database (its package must still be reported when layer 1 fails);
@@ -54,6 +55,16 @@ fn assert_layer_failed(result: &ScanResult, image: &ImageBlobs, registry: &Stati
     errors
 }
 
+/// Answers a blob request from where it asks to resume (200 from the start, 206 with
+/// Content-Range after a dropped connection); returns that offset.
+fn write_ranged_head(request: &Request, stream: &mut TcpStream, blob: &[u8]) -> std::io::Result<usize> {
+    let start = request.range_start() as usize;
+    let status = if start == 0 { 200 } else { 206 };
+    let range = format!("bytes {start}-{}/{}", blob.len() - 1, blob.len());
+    write_head(stream, status, blob.len() - start, &[("Content-Range".into(), range)])?;
+    Ok(start)
+}
+
 #[test]
 fn a_registry_trickling_a_layer_breaks_the_minimum_progress_rule() {
     let image = image();
@@ -63,11 +74,8 @@ fn a_registry_trickling_a_layer_breaks_the_minimum_progress_rule() {
         if !is_slow_layer(request, &served) {
             return Ok(false);
         }
-        let start = request.range_start() as usize;
         let blob = &served.layers[1];
-        let status = if start == 0 { 200 } else { 206 };
-        let range = format!("bytes {start}-{}/{}", blob.len() - 1, blob.len());
-        write_head(stream, status, blob.len() - start, &[("Content-Range".into(), range)])?;
+        let start = write_ranged_head(request, stream, blob)?;
         for byte in &blob[start..] {
             stream.write_all(&[*byte])?;
             std::thread::sleep(Duration::from_secs(1));
@@ -113,11 +121,8 @@ fn a_registry_dripping_over_reconnections_ends_at_the_deadline() {
         if !is_slow_layer(request, &served) {
             return Ok(false);
         }
-        let start = request.range_start() as usize;
         let blob = &served.layers[1];
-        let status = if start == 0 { 200 } else { 206 };
-        let range = format!("bytes {start}-{}/{}", blob.len() - 1, blob.len());
-        write_head(stream, status, blob.len() - start, &[("Content-Range".into(), range)])?;
+        let start = write_ranged_head(request, stream, blob)?;
         stream.write_all(&blob[start..(start + 4096).min(blob.len())])?;
         std::thread::sleep(Duration::from_millis(500));
         stream.shutdown(std::net::Shutdown::Both)?;
