@@ -31,8 +31,21 @@ fn image() -> ImageBlobs {
 }
 
 /// Whether `request` fetches layer 1 of `image`.
-fn is_slow_layer(request: &Request, image: &ImageBlobs) -> bool {
-    request.path.ends_with(&format!("/blobs/{}", image.built.layer_digests[1]))
+/// A registry serving `image`, except that requests for its second layer's blob get `answer`
+/// (with that blob's bytes) instead.
+fn serve_slow_layer(
+    image: &ImageBlobs,
+    answer: impl Fn(&Request, &mut TcpStream, &[u8]) -> std::io::Result<()> + Send + Sync + 'static,
+) -> StaticRegistry {
+    let blob = image.layers[1].clone();
+    let slow_path = format!("/blobs/{}", image.built.layer_digests[1]);
+    StaticRegistry::start(image, move |request, stream| {
+        if !request.path.ends_with(&slow_path) {
+            return Ok(false);
+        }
+        answer(request, stream, &blob)?;
+        Ok(true)
+    })
 }
 
 /// Scans `app:1.0` from the registry over plain HTTP with `flags`, timing it.
@@ -68,19 +81,14 @@ fn write_ranged_head(request: &Request, stream: &mut TcpStream, blob: &[u8]) -> 
 #[test]
 fn a_registry_trickling_a_layer_breaks_the_minimum_progress_rule() {
     let image = image();
-    let served = image.clone();
     // One byte a second, resuming where asked, for as long as the scanner listens.
-    let registry = StaticRegistry::start(&image, move |request, stream| {
-        if !is_slow_layer(request, &served) {
-            return Ok(false);
-        }
-        let blob = &served.layers[1];
+    let registry = serve_slow_layer(&image, |request, stream, blob| {
         let start = write_ranged_head(request, stream, blob)?;
         for byte in &blob[start..] {
             stream.write_all(&[*byte])?;
             std::thread::sleep(Duration::from_secs(1));
         }
-        Ok(true)
+        Ok(())
     });
     let flags = ["--download-min-progress", "1K/2s", "--download-idle-timeout", "2s", "--download-retries", "1"];
     let (result, took) = scan(&registry, &flags);
@@ -94,16 +102,12 @@ fn a_registry_trickling_a_layer_breaks_the_minimum_progress_rule() {
 #[test]
 fn a_registry_that_stalls_ends_at_the_idle_timeout() {
     let image = image();
-    let served = image.clone();
     // Headers and a few bytes, then silence with the connection held open.
-    let registry = StaticRegistry::start(&image, move |request, stream| {
-        if !is_slow_layer(request, &served) {
-            return Ok(false);
-        }
-        write_head(stream, 200, served.layers[1].len(), &[])?;
-        stream.write_all(&served.layers[1][..100])?;
+    let registry = serve_slow_layer(&image, |_, stream, blob| {
+        write_head(stream, 200, blob.len(), &[])?;
+        stream.write_all(&blob[..100])?;
         std::thread::sleep(Duration::from_secs(60));
-        Ok(true)
+        Ok(())
     });
     let (result, took) = scan(&registry, &["--download-idle-timeout", "2s", "--download-retries", "1"]);
     let errors = assert_layer_failed(&result, &image, &registry);
@@ -114,19 +118,14 @@ fn a_registry_that_stalls_ends_at_the_idle_timeout() {
 #[test]
 fn a_registry_dripping_over_reconnections_ends_at_the_deadline() {
     let image = image();
-    let served = image.clone();
     // 4 KiB per connection (enough to count as progress), then a pause and a dropped connection:
     // the whole layer would take over 30 s and then pass, as it did before the deadline existed.
-    let registry = StaticRegistry::start(&image, move |request, stream| {
-        if !is_slow_layer(request, &served) {
-            return Ok(false);
-        }
-        let blob = &served.layers[1];
+    let registry = serve_slow_layer(&image, |request, stream, blob| {
         let start = write_ranged_head(request, stream, blob)?;
         stream.write_all(&blob[start..(start + 4096).min(blob.len())])?;
         std::thread::sleep(Duration::from_millis(500));
         stream.shutdown(std::net::Shutdown::Both)?;
-        Ok(true)
+        Ok(())
     });
     let flags = ["--download-min-progress", "1K/10s", "--download-deadline", "3s"];
     let (result, took) = scan(&registry, &flags);
@@ -140,18 +139,14 @@ fn a_registry_dripping_over_reconnections_ends_at_the_deadline() {
 #[test]
 fn a_retry_after_of_a_day_is_refused_at_once() {
     let image = image();
-    let served = image.clone();
-    let registry = StaticRegistry::start(&image, move |request, stream| {
-        if !is_slow_layer(request, &served) {
-            return Ok(false);
-        }
+    let registry = serve_slow_layer(&image, |_, stream, _| {
         respond(
             stream,
             429,
             &[("Retry-After".into(), "86400".into())],
             b"{\"errors\":[{\"code\":\"TOOMANYREQUESTS\"}]}",
         )?;
-        Ok(true)
+        Ok(())
     });
     // No flags: the default deadline (30 minutes) is what the day is compared with.
     let (result, took) = scan(&registry, &[]);
@@ -203,15 +198,11 @@ fn metadata_token_realms_are_refused() {
 #[test]
 fn a_redirect_to_the_metadata_service_is_refused() {
     let image = image();
-    let served = image.clone();
     // Blob downloads are often redirected to storage; this one points at the metadata service.
-    let registry = StaticRegistry::start(&image, move |request, stream| {
-        if !is_slow_layer(request, &served) {
-            return Ok(false);
-        }
+    let registry = serve_slow_layer(&image, |_, stream, _| {
         let location = "http://169.254.169.254/latest/meta-data/iam/security-credentials/".to_string();
         respond(stream, 307, &[("Location".into(), location)], b"")?;
-        Ok(true)
+        Ok(())
     });
     let (result, took) = scan(&registry, &[]);
     let errors = assert_layer_failed(&result, &image, &registry);
